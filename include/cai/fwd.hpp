@@ -1,0 +1,36 @@
+/// @file fwd.hpp
+/// Forward declarations of cai's public class templates and classes. Declarations only: no includes, no
+/// definitions (Eigen's and xtensor's `fwd` discipline), so that a header can name a type cheaply.
+#pragma once
+
+namespace cai {
+
+struct cpu_t;
+
+struct message;
+struct exchange;
+struct critique_step;
+struct revision_trace;
+struct comparison;
+struct preference;
+struct generation_options;
+struct generation_request;
+struct scoring_request;
+
+struct constitutional_principle;
+
+struct constitution;
+struct critique_example;
+
+class rng;
+
+template <class Model>
+class self_critic;
+template <class PolicyModel, class CritiqueModel>
+class separate_critic;
+template <class Critic, unsigned Rounds>
+class multi_turn;
+template <class Critic, class Judge, unsigned MaxRounds>
+class until_satisfied;
+
+}  // namespace cai
