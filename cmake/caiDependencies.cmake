@@ -7,5 +7,6 @@ find_package(xtensor 0.24 REQUIRED)
 find_package(range-v3 REQUIRED)  # its version file accepts no version request
 find_package(nlohmann_json 3.10 REQUIRED)
 find_package(Threads REQUIRED)
+find_package(ZLIB REQUIRED)
 set(CAI_DEPENDENCY_TARGETS
-  Eigen3::Eigen xtensor range-v3::range-v3 nlohmann_json::nlohmann_json Threads::Threads)
+  Eigen3::Eigen xtensor range-v3::range-v3 nlohmann_json::nlohmann_json Threads::Threads ZLIB::ZLIB)

@@ -16,8 +16,10 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
+#include "cai/random.hpp"
 #include "cai/text/generation.hpp"
 #include "cai/text/types.hpp"
 
@@ -125,6 +127,10 @@ template <class P>
 concept principle = std::copyable<P> && has_principle_name<P> && has_critique_pair<P> &&
                     has_comparison_question<P>;
 
+/// A reference (or value) of a type that models `principle`.
+template <class T>
+concept principle_reference = principle<std::remove_cvref_t<T>>;
+
 // ---------------------------------------------------------------------------------------------------
 // critic
 
@@ -146,6 +152,60 @@ concept critiques = requires(C& c, std::span<const critique_task<P>> tasks) {
 /// Modelled by: `self_critic<Model>`, `separate_critic<PolicyModel, CritiqueModel>`.
 template <class C, class P>
 concept critic = principle<P> && critiques<C, P>;
+
+// ---------------------------------------------------------------------------------------------------
+// principle_set
+
+/// Sub-concept: `c.draw_critique(g)` draws a principle from a `cai::rng`.
+template <class C>
+concept draws_critique_principles = requires(const C& c, rng& g) {
+  { c.draw_critique(g) } -> principle_reference;
+};
+
+/// A source of principles for SL-CAI: what the revision strategies draw from each round.
+///
+/// Requirements:
+///  1. `c.principles` is a random-access container of a type that models `principle`.
+///  2. `c.draw_critique(g)`, with `g` a `cai::rng&`, returns a reference to one of `c.principles` that
+///     has a critique pair; the draw depends only on the state of `g`.
+///
+/// Modelled by: `constitution`.
+template <class C>
+concept principle_set = draws_critique_principles<C> && requires(const C& c) {
+  { c.principles[0] } -> principle_reference;
+  { c.principles.size() } -> std::convertible_to<std::size_t>;
+};
+
+/// The principle type of a `principle_set`.
+template <class C>
+using principle_of = std::remove_cvref_t<decltype(std::declval<const C&>().principles[0])>;
+
+// ---------------------------------------------------------------------------------------------------
+// reviser
+
+/// Sub-concept: `s.revise(starts, seeds, principles)` returns the rounds of every record.
+template <class S, class C>
+concept revises = requires(S& s, std::span<const exchange> starts, std::span<const std::uint64_t> seeds,
+                           const C& principles) {
+  { s.revise(starts, seeds, principles) } -> std::same_as<std::vector<std::vector<critique_step>>>;
+};
+
+/// A revision strategy: how many critique-revision rounds a response gets, and with which principles.
+///
+/// Requirements:
+///  1. `C` models `principle_set`.
+///  2. `s.revise(starts, seeds, principles)` takes the exchanges to revise and one seed per exchange, and
+///     returns, per exchange, the rounds performed in order: each round's revision is the response that
+///     the next round judges. A record may have from 0 to `S::max_rounds` rounds.
+///  3. `S::max_rounds` is a constant expression convertible to `unsigned`.
+///  4. The rounds of a record depend only on its exchange and its seed (a principle is drawn for round k
+///     from `rng(derive_seed(seed, {k}))`), never on the rest of the batch.
+///
+/// Modelled by: `multi_turn<Critic, N>`, `until_satisfied<Critic, Judge, MaxRounds>`.
+template <class S, class C>
+concept reviser = principle_set<C> && revises<S, C> && requires {
+  { S::max_rounds } -> std::convertible_to<unsigned>;
+};
 
 // ---------------------------------------------------------------------------------------------------
 // judge
@@ -274,6 +334,14 @@ concept backend = std::is_empty_v<B> && std::is_trivially_copyable_v<B> && has_b
   static_assert(::cai::critiques<Critic, Principle>,                                                \
                 "cai: a critic needs a member critique(std::span<const cai::critique_task<P>>) "    \
                 "returning std::vector<cai::critique_step>")
+
+#define CAI_ASSERT_REVISER(Reviser, Principles)                                                     \
+  static_assert(::cai::revises<Reviser, Principles>,                                                \
+                "cai: a reviser needs a member revise(std::span<const cai::exchange>, "             \
+                "std::span<const std::uint64_t>, const Principles&) returning "                     \
+                "std::vector<std::vector<cai::critique_step>>");                                    \
+  static_assert(requires { { Reviser::max_rounds } -> std::convertible_to<unsigned>; },             \
+                "cai: a reviser needs a static constant 'max_rounds'")
 
 #define CAI_ASSERT_JUDGE(Judge, Principle)                                                          \
   static_assert(::cai::judges<Judge, Principle>,                                                    \
