@@ -33,7 +33,11 @@ namespace cai {
     if (n == 0) break;
     out.append(buffer, static_cast<std::size_t>(n));
   }
+  int code = Z_OK;
+  const std::string what = gzerror(f, &code);
   gzclose(f);
+  if (code != Z_OK && code != Z_STREAM_END)  // e.g. Z_BUF_ERROR: the stream ends in the middle
+    throw io_error(path.string(), "damaged gzip stream: " + what);
   return out;
 }
 
