@@ -2,11 +2,16 @@
 /// `constitution`: the written principles that Constitutional AI (Bai et al. 2022, arXiv:2212.08073)
 /// judges against, with the few-shot critique examples that teach a model the format. Holds the
 /// principles, finds them by name, draws one per step (uniformly or by weight) from a seeded,
-/// platform-independent generator, validates itself, and composes with other constitutions.
+/// platform-independent generator, and composes with other constitutions (`compose`). Loading, saving and
+/// importing live in `constitution/io.hpp`, the rules a constitution must follow in
+/// `constitution/validate.hpp`, the default constitution and the deployment presets in
+/// `constitution/presets.hpp`.
 #pragma once
 
 #include <algorithm>
+#include <concepts>
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,6 +59,9 @@ struct constitution {
     return draw(g, [](const constitutional_principle& p) { return p.has_comparison(); }, "comparison");
   }
 
+  /// Equal when every field is equal, principles and few-shot examples in the same order.
+  friend bool operator==(const constitution&, const constitution&) = default;
+
  private:
   template <class Pred>
   const constitutional_principle& draw(rng& g, Pred usable, const char* kind) const {
@@ -74,5 +82,46 @@ struct constitution {
     return principles[g.weighted_index(weights)];
   }
 };
+
+/// Composes constitutions, left to right: the way a deployment preset is laid over the default.
+///
+/// - principles are concatenated in order; when a later part has a principle whose name is already
+///   present, the later principle replaces the earlier one in place (it keeps the earlier position), so
+///   a preset can reword, re-tag or re-weight a principle of the default by naming it (weight 0 switches
+///   it off);
+/// - few-shot examples are concatenated in order;
+/// - the name is the parts' non-empty names joined with "+" ("default+medical"); the description is
+///   the parts' non-empty descriptions joined with a blank line.
+///
+/// The result is not validated; `validate_constitution` (constitution/validate.hpp) checks it.
+/// @param parts the constitutions to compose, earliest first; none gives an empty constitution.
+[[nodiscard]] inline constitution compose(std::span<const constitution> parts) {
+  constitution out;
+  for (const constitution& part : parts) {
+    if (!part.name.empty()) out.name += (out.name.empty() ? "" : "+") + part.name;
+    if (!part.description.empty())
+      out.description += (out.description.empty() ? "" : "\n\n") + part.description;
+    for (const constitutional_principle& p : part.principles) {
+      auto it = std::find_if(out.principles.begin(), out.principles.end(),
+                             [&](const constitutional_principle& q) { return q.name == p.name; });
+      if (it != out.principles.end())
+        *it = p;
+      else
+        out.principles.push_back(p);
+    }
+    out.few_shot.insert(out.few_shot.end(), part.few_shot.begin(), part.few_shot.end());
+  }
+  return out;
+}
+
+/// Composes `first` with `rest`, left to right: `compose(default_constitution(), presets::medical())`.
+/// See `compose(std::span<const constitution>)` for the rules.
+/// @param first the base constitution.
+/// @param rest constitutions laid over it, in order; a later one wins a name clash.
+template <std::same_as<constitution>... Rest>
+[[nodiscard]] constitution compose(const constitution& first, const Rest&... rest) {
+  const std::vector<constitution> parts{first, rest...};
+  return compose(std::span<const constitution>(parts));
+}
 
 }  // namespace cai
