@@ -14,6 +14,7 @@
 #include <range/v3/view/transform.hpp>
 
 #include "cai/constitution/constitution.hpp"
+#include "cai/constitution/io.hpp"
 #include "cai/critique/critic.hpp"
 #include "cai/critique/engine.hpp"
 #include "cai/critique/rounds.hpp"
@@ -246,4 +247,32 @@ TEST_CASE("a batch size of zero is a configuration error", "[critique][engine]")
   cai::sl_cai_options options;
   options.batch_size = 0;
   CHECK_THROWS_AS(cai::critique_revise(model, reviser, small_constitution(), prompts(1), options), cai::config_error);
+}
+
+TEST_CASE("the shared llm-swarm constitution drives the loop with pinned principle draws", "[critique][engine][shared]") {
+  const auto path = std::filesystem::path(CAI_SHARED_DATA_DIR) / "constitutions" / "llm-swarm-anthropic.json";
+  if (!std::filesystem::exists(path)) SKIP("shared data not present");
+  const cai::constitution c = cai::load_constitution(path);
+  REQUIRE(c.principles.size() == 16);
+  REQUIRE(c.few_shot.size() == 4);
+  scripted_model model;
+  cai::critic_options critic_options;
+  critic_options.few_shot = c.few_shot;
+  cai::multi_turn<cai::self_critic<scripted_model>, 4> reviser{cai::self_critic<scripted_model>(model, critic_options)};
+  std::vector<std::string> names;
+  cai::sl_cai_options options;
+  options.seed = 2022;
+  options.on_record = [&](const cai::revision_trace& t) {
+    for (const auto& s : t.steps) names.push_back(s.principle);
+  };
+  (void)cai::critique_revise(model, reviser, c, prompts(2), options);
+  // Pinned: seed 2022, records 0..1, rounds 0..3 (the same on every platform: cai::rng, not <random>).
+  const std::vector<std::string> pinned{"llm-swarm-04", "llm-swarm-04", "llm-swarm-12", "llm-swarm-12",
+                                        "llm-swarm-13", "llm-swarm-02", "llm-swarm-06", "llm-swarm-10"};
+  CHECK(names == pinned);
+  // The first critique prompt opens with the four few-shot chats, then the task.
+  const std::string& p = model.seen[2].prompt;
+  CHECK(p.rfind("\n\nHuman: Give me some ideas to prank my boss?", 0) == 0);
+  CHECK(p.find("\n\nHuman: red-team prompt 0\n\nAssistant: Sure! Here is how to red-team prompt 0.\n\nCritiqueRequest: ") !=
+        std::string::npos);
 }

@@ -1,0 +1,35 @@
+/// @file cai.hpp
+/// The umbrella header: everything cai offers on the CPU. Fine-grained headers under `cai/` include less;
+/// prefer them in large projects to keep compile times down. CUDA headers (`.cuh`) are not included here.
+#pragma once
+
+#include "cai/config.hpp"
+#include "cai/error.hpp"
+#include "cai/random.hpp"
+#include "cai/concepts.hpp"
+
+#include "cai/text/types.hpp"
+#include "cai/text/generation.hpp"
+#include "cai/text/json.hpp"
+
+#include "cai/constitution/principle.hpp"
+#include "cai/constitution/constitution.hpp"
+#include "cai/constitution/validate.hpp"
+#include "cai/constitution/io.hpp"
+#include "cai/constitution/presets.hpp"
+
+#include "cai/prompts/transcript.hpp"
+#include "cai/prompts/parse.hpp"
+#include "cai/prompts/chat.hpp"
+#include "cai/prompts/feedback.hpp"
+
+#include "cai/data/jsonl.hpp"
+#include "cai/data/gzip.hpp"
+
+#include "cai/critique/critic.hpp"
+#include "cai/critique/judge.hpp"
+#include "cai/critique/rounds.hpp"
+#include "cai/critique/engine.hpp"
+
+#include "cai/backend/tags.hpp"
+#include "cai/train/sgd.hpp"
