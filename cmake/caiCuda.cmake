@@ -5,6 +5,12 @@ if(NOT CAI_ENABLE_CUDA STREQUAL "OFF")
   include(CheckLanguage)
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)
+    # Default to sm_90 (H100/H200) unless the user chose (CMAKE_CUDA_ARCHITECTURES or the CUDAARCHS
+    # environment variable): enable_language() would otherwise pick the compiler's oldest default (sm_75
+    # for CUDA 13), so this must be set before it runs.
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES AND NOT DEFINED ENV{CUDAARCHS})
+      set(CMAKE_CUDA_ARCHITECTURES 90 CACHE STRING "CUDA architectures to build for (cai's default: 90)")
+    endif()
     enable_language(CUDA)
     find_package(CUDAToolkit REQUIRED)
     set(CAI_HAS_CUDA ON)
@@ -15,9 +21,6 @@ if(NOT CAI_ENABLE_CUDA STREQUAL "OFF")
 endif()
 
 if(CAI_HAS_CUDA)
-  if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES OR CMAKE_CUDA_ARCHITECTURES STREQUAL "")
-    set(CMAKE_CUDA_ARCHITECTURES 90)
-  endif()
   add_library(cai_cuda INTERFACE)
   add_library(cai::cuda ALIAS cai_cuda)
   set_target_properties(cai_cuda PROPERTIES EXPORT_NAME cuda)
@@ -25,7 +28,8 @@ if(CAI_HAS_CUDA)
   # CMake 3.25 does not know C++20 for CUDA: pass the flag ourselves.
   target_compile_options(cai_cuda INTERFACE $<$<COMPILE_LANGUAGE:CUDA>:-std=c++20 --expt-relaxed-constexpr>)
   target_compile_definitions(cai_cuda INTERFACE CAI_HAS_CUDA=1)
-  message(STATUS "cai: CUDA found (${CMAKE_CUDA_COMPILER_VERSION}); cai::cuda is available")
+  message(STATUS "cai: CUDA found (${CMAKE_CUDA_COMPILER_VERSION}, architectures ${CMAKE_CUDA_ARCHITECTURES}); "
+                 "cai::cuda is available")
 else()
   message(STATUS "cai: CUDA not enabled; cai::cuda is not built")
 endif()

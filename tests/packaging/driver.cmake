@@ -1,0 +1,191 @@
+# Runs one packaging test; see CMakeLists.txt beside this file. Called by CTest as
+#   cmake -DMODE=install|find_package|add_subdirectory -DCAI_SOURCE_DIR=... -DCAI_BINARY_DIR=...
+#         -DWORK_DIR=... -DCONFIG=... -DGENERATOR=... -DCXX_COMPILER=... [...] -P driver.cmake
+# Every failure is a message(FATAL_ERROR) ("CMake Error", which the tests' FAIL_REGULAR_EXPRESSION
+# catches); the success line is printed last.
+cmake_minimum_required(VERSION 3.25)
+
+set(_prefix "${WORK_DIR}/prefix")
+set(_cmakedir_rel "share/cmake/cai")
+
+# Runs a command; on failure stops with its output.
+function(run what)
+  execute_process(COMMAND ${ARGN} OUTPUT_VARIABLE _out ERROR_VARIABLE _out RESULT_VARIABLE _rc)
+  if(NOT _rc EQUAL 0)
+    string(REPLACE "CMake Error" "CMake error" _out "${_out}")  # reported once, below
+    message(FATAL_ERROR "${what} failed (${_rc}):\n${ARGN}\n${_out}")
+  endif()
+  set(run_output "${_out}" PARENT_SCOPE)
+endfunction()
+
+# The cache arguments that make a consumer build like this tree.
+function(consumer_args out)
+  set(_args -G "${GENERATOR}" "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}"
+            "-DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF")
+  if(GENERATOR_PLATFORM)
+    list(APPEND _args -A "${GENERATOR_PLATFORM}")
+  endif()
+  if(GENERATOR_TOOLSET)
+    list(APPEND _args -T "${GENERATOR_TOOLSET}")
+  endif()
+  if(MAKE_PROGRAM)
+    list(APPEND _args "-DCMAKE_MAKE_PROGRAM=${MAKE_PROGRAM}")
+  endif()
+  if(CONFIG)
+    list(APPEND _args "-DCMAKE_BUILD_TYPE=${CONFIG}")
+  endif()
+  if(CXX_FLAGS)
+    list(APPEND _args "-DCMAKE_CXX_FLAGS=${CXX_FLAGS}")
+  endif()
+  if(EXE_LINKER_FLAGS)
+    list(APPEND _args "-DCMAKE_EXE_LINKER_FLAGS=${EXE_LINKER_FLAGS}")
+  endif()
+  set(${out} ${_args} PARENT_SCOPE)
+endfunction()
+
+# Configures, builds and runs the consumer project in tests/packaging/<name>; prints its output.
+function(consume name)
+  set(_build "${WORK_DIR}/${name}-build")
+  file(REMOVE_RECURSE "${_build}")
+  consumer_args(_args)
+  run("configuring the ${name} consumer"
+      "${CMAKE_COMMAND}" -S "${CAI_SOURCE_DIR}/tests/packaging/${name}" -B "${_build}" ${_args} ${ARGN})
+  set(_config_args)
+  if(CONFIG)
+    set(_config_args --config "${CONFIG}")
+  endif()
+  run("building the ${name} consumer" "${CMAKE_COMMAND}" --build "${_build}" ${_config_args})
+  set(consumer_build_output "${run_output}" PARENT_SCOPE)
+  # The consumer writes the path of its executable (generator-independent) next to its cache.
+  set(_where "${_build}/consumer_path-${CONFIG}.txt")
+  if(NOT EXISTS "${_where}")
+    file(GLOB _where "${_build}/consumer_path-*.txt")
+  endif()
+  file(READ "${_where}" _exe)
+  run("running the ${name} consumer (${_exe})" "${_exe}")
+  set(consumer_output "${run_output}" PARENT_SCOPE)
+  set(consumer_build_dir "${_build}" PARENT_SCOPE)
+endfunction()
+
+# Includes caiConfigVersion.cmake as find_package would, for `request` on a machine with pointers of
+# `sizeof` bytes; sets compatible (TRUE/FALSE) in the caller.
+function(version_check file request sizeof)
+  set(PACKAGE_FIND_NAME cai)
+  set(PACKAGE_FIND_VERSION "${request}")
+  string(REPLACE "." ";" _parts "${request}")
+  list(LENGTH _parts _n)
+  list(GET _parts 0 PACKAGE_FIND_VERSION_MAJOR)
+  set(PACKAGE_FIND_VERSION_MINOR 0)
+  set(PACKAGE_FIND_VERSION_PATCH 0)
+  if(_n GREATER 1)
+    list(GET _parts 1 PACKAGE_FIND_VERSION_MINOR)
+  endif()
+  set(PACKAGE_FIND_VERSION_COUNT ${_n})
+  set(CMAKE_SIZEOF_VOID_P ${sizeof})
+  set(PACKAGE_VERSION_COMPATIBLE FALSE)
+  set(PACKAGE_VERSION_UNSUITABLE FALSE)
+  include("${file}")
+  if(PACKAGE_VERSION_COMPATIBLE AND NOT PACKAGE_VERSION_UNSUITABLE)
+    set(compatible TRUE PARENT_SCOPE)
+  else()
+    set(compatible FALSE PARENT_SCOPE)
+  endif()
+endfunction()
+
+if(MODE STREQUAL "install")
+  file(REMOVE_RECURSE "${_prefix}")
+  set(_config_args)
+  if(CONFIG)
+    set(_config_args --config "${CONFIG}")
+  endif()
+  run("cmake --install" "${CMAKE_COMMAND}" --install "${CAI_BINARY_DIR}" --prefix "${_prefix}" ${_config_args})
+
+  set(_cmakedir "${_prefix}/${_cmakedir_rel}")
+  set(_expected include/cai/concepts.hpp include/cai/random.hpp include/cai/config.hpp
+                ${_cmakedir_rel}/caiConfig.cmake ${_cmakedir_rel}/caiConfigVersion.cmake
+                ${_cmakedir_rel}/caiTargets.cmake)
+  if(CAI_HAS_CUDA)
+    list(APPEND _expected ${_cmakedir_rel}/caiCudaTargets.cmake)
+  endif()
+  foreach(_file IN LISTS _expected)
+    if(NOT EXISTS "${_prefix}/${_file}")
+      message(FATAL_ERROR "the installed package lacks ${_file} (prefix ${_prefix})")
+    endif()
+  endforeach()
+  file(GLOB_RECURSE _sources RELATIVE "${_prefix}" "${_prefix}/include/*")
+  foreach(_file IN LISTS _sources)
+    if(NOT _file MATCHES "\\.(hpp|cuh)$")
+      message(FATAL_ERROR "the installed package holds ${_file}, which is not a header")
+    endif()
+  endforeach()
+
+  # Relocatable: no file of the package names this machine's source or build tree.
+  file(GLOB _cmake_files "${_cmakedir}/*.cmake")
+  foreach(_file IN LISTS _cmake_files)
+    file(READ "${_file}" _text)
+    foreach(_tree IN ITEMS "${CAI_SOURCE_DIR}" "${CAI_BINARY_DIR}")
+      string(FIND "${_text}" "${_tree}" _at)
+      if(NOT _at EQUAL -1)
+        message(FATAL_ERROR "${_file} names the absolute path ${_tree}: the package is not relocatable")
+      endif()
+    endforeach()
+  endforeach()
+
+  # Architecture-independent: the version file accepts a consumer whose pointers have another size
+  # (a header-only package must not carry a CMAKE_SIZEOF_VOID_P check), and keeps SameMinorVersion.
+  set(_version_file "${_cmakedir}/caiConfigVersion.cmake")
+  foreach(_case IN ITEMS "0.1;8;TRUE" "0.1;4;TRUE" "0.1.0;2;TRUE" "0.2;8;FALSE" "1.0;4;FALSE")
+    list(GET _case 0 _request)
+    list(GET _case 1 _sizeof)
+    list(GET _case 2 _want)
+    version_check("${_version_file}" "${_request}" "${_sizeof}")
+    if(NOT compatible STREQUAL _want)
+      message(FATAL_ERROR "caiConfigVersion.cmake answers compatible=${compatible} to a request for "
+                          "${_request} from a ${_sizeof}-byte-pointer consumer; expected ${_want} "
+                          "(write_basic_package_version_file(... ARCH_INDEPENDENT) in cmake/caiInstall.cmake)")
+    endif()
+  endforeach()
+  message(STATUS "version file: architecture-independent, accepts 0.1, refuses 0.2 and 1.0")
+  message("cai packaging: installed package OK (${_prefix})")
+
+elseif(MODE STREQUAL "find_package")
+  if(NOT EXISTS "${_prefix}/${_cmakedir_rel}/caiConfig.cmake")
+    message(FATAL_ERROR "no installed package in ${_prefix}: the install test (fixture) must run first")
+  endif()
+  # Relocatable for real: consume a copy of the prefix, in another place.
+  set(_moved "${WORK_DIR}/relocated")
+  file(REMOVE_RECURSE "${_moved}")
+  file(COPY "${_prefix}/" DESTINATION "${_moved}")
+  set(_cmakedir "${_moved}/${_cmakedir_rel}")
+  set(_expect_cuda OFF)
+  if(CAI_HAS_CUDA)
+    set(_expect_cuda ON)
+  endif()
+  consume(find_package "-DCMAKE_PREFIX_PATH=${_moved}" "-DCAI_EXPECTED_DIR=${_cmakedir}"
+          "-DCAI_EXPECT_CUDA=${_expect_cuda}")
+  message("${consumer_output}")
+
+elseif(MODE STREQUAL "add_subdirectory")
+  set(_extra "-DCAI_SOURCE_DIR=${CAI_SOURCE_DIR}")
+  if(CAI_ENABLE_CUDA)
+    list(APPEND _extra "-DCAI_ENABLE_CUDA=${CAI_ENABLE_CUDA}")
+  endif()
+  if(CUDA_COMPILER)
+    list(APPEND _extra "-DCMAKE_CUDA_COMPILER=${CUDA_COMPILER}")
+  endif()
+  consume(add_subdirectory ${_extra})
+  # Nothing of cai's but its targets: no tests/ or examples/ folder was added, nothing of them built.
+  foreach(_dir IN ITEMS tests examples benchmarks)
+    if(EXISTS "${consumer_build_dir}/cai-build/${_dir}")
+      message(FATAL_ERROR "add_subdirectory(cai) created ${consumer_build_dir}/cai-build/${_dir}: "
+                          "cai's ${_dir} must not be configured for a consumer")
+    endif()
+  endforeach()
+  if(consumer_build_output MATCHES "cai_test_|cai_header_|cai_compile_fail_|examples/")
+    message(FATAL_ERROR "the consumer's build built cai's own targets:\n${consumer_build_output}")
+  endif()
+  message("${consumer_output}")
+
+else()
+  message(FATAL_ERROR "driver.cmake: MODE must be install, find_package or add_subdirectory, not '${MODE}'")
+endif()
