@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cai/constitution/constitution.hpp"
 #include "cai/text/generation.hpp"
 
 namespace cai_test {
@@ -69,5 +70,16 @@ struct scripted_scorer {
     return out;
   }
 };
+
+/// A constitution of `n` critique principles named p0..p(n-1), with texts "Critique i." / "Revise i.".
+inline cai::constitution numbered_constitution(int n) {
+  cai::constitution c;
+  c.name = "test";
+  for (int i = 0; i < n; ++i) {
+    const std::string k = std::to_string(i);
+    c.principles.push_back({"p" + k, "Critique " + k + ".", "Revise " + k + ".", "", {}, 1.0});
+  }
+  return c;
+}
 
 }  // namespace cai_test

@@ -24,15 +24,7 @@ using cai_test::scripted_model;
 using reviser_t = cai::multi_turn<cai::self_critic<scripted_model>, 2>;
 
 namespace {
-cai::constitution small_constitution() {
-  cai::constitution c;
-  c.name = "test";
-  for (int i = 0; i < 4; ++i) {
-    const std::string n = std::to_string(i);
-    c.principles.push_back({"p" + n, "Critique " + n + ".", "Revise " + n + ".", "", {}, 1.0});
-  }
-  return c;
-}
+cai::constitution small_constitution() { return cai_test::numbered_constitution(4); }
 std::vector<std::string> prompts(int n) {
   std::vector<std::string> v;
   for (int i = 0; i < n; ++i) v.push_back("red-team prompt " + std::to_string(i));

@@ -13,15 +13,7 @@
 using cai_test::scripted_model;
 
 namespace {
-cai::constitution five_principles() {
-  cai::constitution c;
-  c.name = "test";
-  for (int i = 0; i < 5; ++i) {
-    const std::string n = std::to_string(i);
-    c.principles.push_back({"p" + n, "Critique " + n + ".", "Revise " + n + ".", "", {}, 1.0});
-  }
-  return c;
-}
+cai::constitution five_principles() { return cai_test::numbered_constitution(5); }
 std::vector<cai::exchange> starts(int n) {
   std::vector<cai::exchange> v;
   for (int i = 0; i < n; ++i) v.push_back({cai::user_turn("prompt " + std::to_string(i)), "Sure! answer"});

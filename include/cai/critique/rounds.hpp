@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -23,6 +24,13 @@ namespace detail {
 template <class P>
 critique_task<P> round_task(const exchange& current, const P& p, std::uint64_t seed, unsigned round) {
   return critique_task<P>{current, p, derive_seed(seed, {round, 1})};
+}
+
+/// A reviser gets one seed per exchange.
+inline void check_seed_count(const char* who, std::span<const exchange> starts, std::span<const std::uint64_t> seeds) {
+  if (starts.size() != seeds.size())
+    throw config_error(std::string(who) + "::revise: " + std::to_string(starts.size()) + " exchanges but " +
+                       std::to_string(seeds.size()) + " seeds");
 }
 }  // namespace detail
 
@@ -48,7 +56,7 @@ class multi_turn {
                                                  const Principles& principles) {
     using P = principle_of<Principles>;
     CAI_ASSERT_CRITIC(Critic, P);
-    check_sizes(starts, seeds);
+    detail::check_seed_count("multi_turn", starts, seeds);
     std::vector<exchange> current(starts.begin(), starts.end());
     std::vector<std::vector<critique_step>> rounds(starts.size());
     std::vector<critique_task<P>> tasks;
@@ -70,11 +78,6 @@ class multi_turn {
   [[nodiscard]] Critic& critic() noexcept { return critic_; }
 
  private:
-  static void check_sizes(std::span<const exchange> starts, std::span<const std::uint64_t> seeds) {
-    if (starts.size() != seeds.size())
-      throw config_error("multi_turn::revise: " + std::to_string(starts.size()) + " exchanges but " +
-                         std::to_string(seeds.size()) + " seeds");
-  }
   Critic critic_;
 };
 
@@ -102,9 +105,7 @@ class until_satisfied {
     using P = principle_of<Principles>;
     CAI_ASSERT_CRITIC(Critic, P);
     CAI_ASSERT_JUDGE(Judge, P);
-    if (starts.size() != seeds.size())
-      throw config_error("until_satisfied::revise: " + std::to_string(starts.size()) + " exchanges but " +
-                         std::to_string(seeds.size()) + " seeds");
+    detail::check_seed_count("until_satisfied", starts, seeds);
     std::vector<std::size_t> usable;  // indices of critique principles of positive weight
     for (std::size_t j = 0; j < principles.principles.size(); ++j) {
       const auto& p = principles.principles[j];
