@@ -11,6 +11,7 @@ struct message;
 struct exchange;
 struct critique_step;
 struct revision_trace;
+struct critique_example;
 struct comparison;
 struct preference;
 struct generation_options;
@@ -20,7 +21,6 @@ struct scoring_request;
 struct constitutional_principle;
 
 struct constitution;
-struct critique_example;
 
 class rng;
 
@@ -32,5 +32,10 @@ template <class Critic, unsigned Rounds>
 class multi_turn;
 template <class Critic, class Judge, unsigned MaxRounds>
 class until_satisfied;
+template <class ScoringModel>
+class critique_judge;
+class keyword_judge;
+
+struct sgd;
 
 }  // namespace cai
