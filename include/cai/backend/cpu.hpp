@@ -41,6 +41,49 @@ using const_vector_map = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>;
 }  // namespace detail
 
 // ---------------------------------------------------------------------------------------------------
+// Element-wise helpers that the model composes layers with
+
+/// out = a + b
+template <class T>
+void add_forward(cpu_t, T* out, const T* a, const T* b, std::size_t n) {
+  // out, a, b: (n)
+  for (std::size_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+}
+
+/// out += a
+template <class T>
+void accumulate(cpu_t, T* out, const T* a, std::size_t n) {
+  // out, a: (n)
+  for (std::size_t i = 0; i < n; ++i) out[i] += a[i];
+}
+
+/// Splits the rows of a fused projection (N, q_width + 2 kv_width) into q (N, q_width), k and v
+/// (N, kv_width); a null destination is skipped.
+template <class T>
+void split_columns(cpu_t, T* q, T* k, T* v, const T* fused, std::size_t N, std::size_t q_width, std::size_t kv_width) {
+  const std::size_t W = q_width + 2 * kv_width;
+  for (std::size_t n = 0; n < N; ++n) {
+    const T* row = fused + n * W;
+    std::copy_n(row, q_width, q + n * q_width);
+    std::copy_n(row + q_width, kv_width, k + n * kv_width);
+    std::copy_n(row + q_width + kv_width, kv_width, v + n * kv_width);
+  }
+}
+
+/// The inverse of `split_columns`: writes q, k and v side by side into fused rows.
+template <class T>
+void merge_columns(cpu_t, T* fused, const T* q, const T* k, const T* v, std::size_t N, std::size_t q_width,
+                   std::size_t kv_width) {
+  const std::size_t W = q_width + 2 * kv_width;
+  for (std::size_t n = 0; n < N; ++n) {
+    T* row = fused + n * W;
+    std::copy_n(q + n * q_width, q_width, row);
+    std::copy_n(k + n * kv_width, kv_width, row + q_width);
+    std::copy_n(v + n * kv_width, kv_width, row + q_width + kv_width);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Embedding
 
 /// out[n, :] = table[ids[n], :]
@@ -390,6 +433,49 @@ void attention_backward(cpu_t, T* dq, T* dk, T* dv, const T* dout, const T* q, c
         }
       }
     }
+}
+
+/// Attention of new query rows over a key/value cache (KV-cached decoding): row n belongs to the
+/// sequence in cache slot `slots[n]` at absolute position `positions[n]`, and attends to that slot's
+/// positions 0..positions[n] (its own key and value must already be in the cache).
+template <class T>
+void attention_cached_forward(cpu_t, T* out, const T* q, const T* kcache, const T* vcache, const std::int32_t* slots,
+                              const std::int32_t* positions, std::size_t N, std::size_t max_len, std::size_t H,
+                              std::size_t KVH, std::size_t D) {
+  // out, q: (N, H, D)   kcache, vcache: (slots, max_len, KVH, D)   slots, positions: (N)
+  const std::size_t group = H / KVH;
+  const T scale = T(1) / std::sqrt(static_cast<T>(D));
+  std::vector<T> a(max_len);
+  for (std::size_t n = 0; n < N; ++n) {
+    const std::size_t slot = static_cast<std::size_t>(slots[n]);
+    const std::size_t len = static_cast<std::size_t>(positions[n]) + 1;
+    if (len > max_len)
+      throw config_error("attention_cached_forward: position " + std::to_string(len - 1) +
+                         " is beyond the cache length " + std::to_string(max_len));
+    const T* kbase = kcache + slot * max_len * KVH * D;
+    const T* vbase = vcache + slot * max_len * KVH * D;
+    for (std::size_t h = 0; h < H; ++h) {
+      const std::size_t kh = h / group;
+      const T* qh = q + (n * H + h) * D;
+      T maxv = -std::numeric_limits<T>::infinity();
+      for (std::size_t s = 0; s < len; ++s) {
+        const T* ks = kbase + (s * KVH + kh) * D;
+        T dot = 0;
+        for (std::size_t d = 0; d < D; ++d) dot += qh[d] * ks[d];
+        a[s] = dot * scale;
+        maxv = std::max(maxv, a[s]);
+      }
+      T sum = 0;
+      for (std::size_t s = 0; s < len; ++s) sum += (a[s] = std::exp(a[s] - maxv));
+      T* o = out + (n * H + h) * D;
+      std::fill_n(o, D, T(0));
+      for (std::size_t s = 0; s < len; ++s) {
+        const T w = a[s] / sum;
+        const T* vs = vbase + (s * KVH + kh) * D;
+        for (std::size_t d = 0; d < D; ++d) o[d] += w * vs[d];
+      }
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------
