@@ -22,6 +22,7 @@
 
 #include <Eigen/Core>
 
+#include "cai/backend/options.hpp"
 #include "cai/backend/tags.hpp"
 #include "cai/error.hpp"
 
@@ -293,12 +294,6 @@ void swiglu_backward(cpu_t, T* dgate, T* dup, const T* gate, const T* up, const 
 
 // ---------------------------------------------------------------------------------------------------
 // Rotary position embedding
-
-/// Which dimensions RoPE rotates together.
-enum class rope_style : std::uint8_t {
-  half,         ///< (i, i + D/2): Hugging Face Llama ("rotate_half", GPT-NeoX)
-  interleaved,  ///< (2i, 2i + 1): GPT-J, llama.cpp's normal mode
-};
 
 namespace detail {
 template <class T>

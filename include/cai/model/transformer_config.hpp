@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "cai/backend/cpu.hpp"
+#include "cai/backend/options.hpp"
 #include "cai/error.hpp"
 
 namespace cai {
