@@ -11,8 +11,16 @@
 #include <string>
 #include <string_view>
 
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include <unistd.h>
+
 #include "cai/constitution/io.hpp"
 #include "cai/error.hpp"
+#include "cai/model/gguf.hpp"
+#include "cai/model/safetensors.hpp"
 
 namespace cai_fuzz {
 
@@ -27,6 +35,56 @@ inline void constitution_reader(const std::uint8_t* data, std::size_t size) {
   try {
     const cai::constitution c = cai::parse_constitution(as_text(data, size), "fuzz-input", options);
     (void)cai::to_json(c).dump();  // what loads must also serialise
+  } catch (const cai::error&) {
+  }
+}
+
+/// The file readers map files: each input is written to a scratch file of this process first.
+inline std::filesystem::path scratch_file(const std::uint8_t* data, std::size_t size, const char* suffix) {
+  static const std::filesystem::path dir =
+      std::filesystem::is_directory("/dev/shm") ? std::filesystem::path("/dev/shm") : std::filesystem::temp_directory_path();
+  const std::filesystem::path path = dir / ("cai-fuzz-" + std::to_string(::getpid()) + suffix);
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
+  return path;
+}
+
+/// The safetensors reader: header, offsets, and the conversion of every readable tensor.
+inline void safetensors_reader(const std::uint8_t* data, std::size_t size) {
+  const auto path = scratch_file(data, size, ".safetensors");
+  try {
+    const auto file = cai::safetensors_file::open(path);
+    for (const auto& t : file.tensors()) {
+      (void)file.raw(t.name);
+      try {
+        (void)file.read_f32(t.name);
+      } catch (const cai::error&) {  // a dtype that read_f32 does not convert
+      }
+    }
+  } catch (const cai::error&) {
+  }
+}
+
+/// The GGUF reader: header, typed metadata, tensor infos, the Llama config and tokenizer metadata, and
+/// the dequantisation of every tensor of a supported type.
+inline void gguf_reader(const std::uint8_t* data, std::size_t size) {
+  const auto path = scratch_file(data, size, ".gguf");
+  try {
+    const cai::gguf_file file(path);
+    for (const auto& t : file.tensors()) {
+      try {
+        (void)file.dequantize(t.name);
+      } catch (const cai::error&) {
+      }
+    }
+    try {
+      (void)cai::read_llama_config(file);
+    } catch (const cai::error&) {
+    }
+    try {
+      (void)cai::read_tokenizer_metadata(file);
+    } catch (const cai::error&) {
+    }
   } catch (const cai::error&) {
   }
 }

@@ -17,6 +17,8 @@ namespace {
 const std::map<std::string, std::function<void(const std::uint8_t*, std::size_t)>>& targets() {
   static const std::map<std::string, std::function<void(const std::uint8_t*, std::size_t)>> t{
       {"constitution", cai_fuzz::constitution_reader},
+      {"safetensors", cai_fuzz::safetensors_reader},
+      {"gguf", cai_fuzz::gguf_reader},
   };
   return t;
 }
@@ -30,6 +32,7 @@ TEST_CASE("every saved fuzz input replays without a crash or a stray exception",
       const auto dir = root / kind / name;
       if (!std::filesystem::exists(dir)) continue;
       for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+        if (entry.path().filename().string().starts_with(".")) continue;
         std::ifstream in(entry.path(), std::ios::binary);
         const std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
         INFO(entry.path().string());
