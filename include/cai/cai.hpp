@@ -1,6 +1,7 @@
 /// @file cai.hpp
 /// The umbrella header: everything cai offers on the CPU. Fine-grained headers under `cai/` include less;
-/// prefer them in large projects to keep compile times down. CUDA headers (`.cuh`) are not included here.
+/// prefer them in large projects to keep compile times down. CUDA headers (`.cuh`) and `cai/remote/` (which links libcurl through
+/// the `cai::remote` target) are not included here.
 #pragma once
 
 #include "cai/config.hpp"
@@ -32,4 +33,14 @@
 #include "cai/critique/engine.hpp"
 
 #include "cai/backend/tags.hpp"
+#include "cai/backend/options.hpp"
+#include "cai/backend/cpu.hpp"
+
+#include "cai/model/half.hpp"
+#include "cai/model/safetensors.hpp"
+#include "cai/model/gguf.hpp"
+#include "cai/model/hf_config.hpp"
+#include "cai/model/hf_directory.hpp"
+#include "cai/model/transformer_config.hpp"
+#include "cai/model/transformer.hpp"
 #include "cai/train/sgd.hpp"
