@@ -21,6 +21,7 @@
 #include "cai/error.hpp"
 #include "cai/model/gguf.hpp"
 #include "cai/model/safetensors.hpp"
+#include "cai/model/tokenizer.hpp"
 
 namespace cai_fuzz {
 
@@ -83,6 +84,18 @@ inline void gguf_reader(const std::uint8_t* data, std::size_t size) {
     }
     try {
       (void)cai::read_tokenizer_metadata(file);
+    } catch (const cai::error&) {
+    }
+  } catch (const cai::error&) {
+  }
+}
+
+/// The tokenizer.json reader; a tokenizer that loads then encodes and decodes the input itself.
+inline void tokenizer_json_reader(const std::uint8_t* data, std::size_t size) {
+  try {
+    const auto tok = cai::bpe_tokenizer::from_tokenizer_json_text(as_text(data, size), "fuzz-input");
+    try {
+      (void)tok.decode(tok.encode(as_text(data, size)));
     } catch (const cai::error&) {
     }
   } catch (const cai::error&) {

@@ -19,6 +19,7 @@ const std::map<std::string, std::function<void(const std::uint8_t*, std::size_t)
       {"constitution", cai_fuzz::constitution_reader},
       {"safetensors", cai_fuzz::safetensors_reader},
       {"gguf", cai_fuzz::gguf_reader},
+      {"tokenizer_json", cai_fuzz::tokenizer_json_reader},
   };
   return t;
 }

@@ -197,6 +197,6 @@ TEST_CASE("a directory without config or weights is reported with the missing fi
   write_text(dir / "config.json", tiny_gpt2.dump());
   CHECK_THAT(open_error<cai::io_error>(dir), ContainsSubstring("no model.safetensors"));
   write_text(dir / "config.json", "{\"model_type\": \"gpt2\", \"n_embd\": }");
-  CHECK_THAT(open_error<cai::parse_error>(dir), ContainsSubstring("config.json") && ContainsSubstring("not valid JSON"));
+  CHECK_THAT(open_error<cai::parse_error>(dir), ContainsSubstring("config.json") && ContainsSubstring("invalid JSON"));
   CHECK_THAT(open_error<cai::io_error>(dir / "absent"), ContainsSubstring("not a directory"));
 }

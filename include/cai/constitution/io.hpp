@@ -47,6 +47,7 @@
 #include "cai/constitution/constitution.hpp"
 #include "cai/constitution/principle.hpp"
 #include "cai/constitution/validate.hpp"
+#include "cai/detail/json_text.hpp"
 #include "cai/error.hpp"
 #include "cai/text/types.hpp"
 
@@ -109,43 +110,6 @@ struct load_options {
 namespace detail {
 
 using ojson = nlohmann::ordered_json;
-
-/// 1-based line and column (in bytes) of the byte at `offset` in `text`; past the end, of the end.
-inline std::pair<std::size_t, std::size_t> line_and_column(std::string_view text, std::size_t offset) {
-  offset = std::min(offset, text.size());
-  const std::string_view before = text.substr(0, offset);
-  const std::size_t line = 1 + static_cast<std::size_t>(std::count(before.begin(), before.end(), '\n'));
-  const std::size_t last_newline = before.rfind('\n');
-  const std::size_t line_start = last_newline == std::string_view::npos ? 0 : last_newline + 1;
-  return {line, offset - line_start + 1};
-}
-
-/// Parses JSON text; syntax errors become `cai::parse_error(source, line, column, ...)`.
-inline ojson parse_json_text(std::string_view text, std::string_view source) {
-  const std::string file(source);
-  try {
-    return ojson::parse(text.begin(), text.end());
-  } catch (const nlohmann::json::parse_error& e) {
-    // nlohmann's `byte` counts the characters read, the offending one included.
-    const auto [line, column] = line_and_column(text, e.byte == 0 ? 0 : e.byte - 1);
-    std::string what = e.what();
-    // Drop nlohmann's own "[json.exception.parse_error.101] parse error at line L, column C: ".
-    if (auto col = what.find("column "); col != std::string::npos)
-      if (auto colon = what.find(": ", col); colon != std::string::npos) what = what.substr(colon + 2);
-    throw parse_error(file, line, column, "invalid JSON: " + what);
-  } catch (const nlohmann::json::exception& e) {
-    // Number overflow ("number overflow parsing '1e999'") carries no position: find the literal.
-    std::string what = e.what();
-    if (auto bracket = what.find("] "); bracket != std::string::npos) what = what.substr(bracket + 2);
-    std::size_t line = 0, column = 0;
-    if (auto open = what.find('\''); open != std::string::npos)
-      if (auto close = what.find('\'', open + 1); close != std::string::npos)
-        if (auto at = text.find(std::string_view(what).substr(open + 1, close - open - 1));
-            at != std::string_view::npos)
-          std::tie(line, column) = line_and_column(text, at);
-    throw parse_error(file, line, column, "invalid JSON: " + what);
-  }
-}
 
 /// Levenshtein distance, for "did you mean" hints on unknown fields.
 inline std::size_t edit_distance(std::string_view a, std::string_view b) {
@@ -523,7 +487,7 @@ inline std::string read_text_file(const std::filesystem::path& path, std::string
 [[nodiscard]] inline constitution parse_constitution(std::string_view json_text,
                                                      std::string_view source_name = "<input>",
                                                      const load_options& options = {}) {
-  return constitution_from_json(detail::parse_json_text(json_text, source_name), source_name, options);
+  return constitution_from_json(detail::parse_json_text<nlohmann::ordered_json>(json_text, source_name), source_name, options);
 }
 
 /// Loads a constitution file in any known format; messages name the path.
@@ -547,7 +511,7 @@ inline std::string read_text_file(const std::filesystem::path& path, std::string
 [[nodiscard]] inline constitution import_llm_swarm(std::string_view json_text,
                                                    std::string_view source_name = "<input>",
                                                    const load_options& options = {}) {
-  return detail::llm_swarm_from_json(detail::parse_json_text(json_text, source_name), source_name, options);
+  return detail::llm_swarm_from_json(detail::parse_json_text<nlohmann::ordered_json>(json_text, source_name), source_name, options);
 }
 
 /// Imports the paper authors' critique-revision instructions: one critique-only principle per key
@@ -559,7 +523,7 @@ inline std::string read_text_file(const std::filesystem::path& path, std::string
 [[nodiscard]] inline constitution import_paper_critiques(std::string_view json_text,
                                                          std::string_view source_name = "<input>",
                                                          const load_options& options = {}) {
-  return detail::paper_critiques_from_json(detail::parse_json_text(json_text, source_name), source_name,
+  return detail::paper_critiques_from_json(detail::parse_json_text<nlohmann::ordered_json>(json_text, source_name), source_name,
                                            options);
 }
 
@@ -572,7 +536,7 @@ inline std::string read_text_file(const std::filesystem::path& path, std::string
 [[nodiscard]] inline constitution import_paper_feedback(std::string_view json_text,
                                                         std::string_view source_name = "<input>",
                                                         const load_options& options = {}) {
-  return detail::paper_feedback_from_json(detail::parse_json_text(json_text, source_name), source_name,
+  return detail::paper_feedback_from_json(detail::parse_json_text<nlohmann::ordered_json>(json_text, source_name), source_name,
                                           options);
 }
 

@@ -16,38 +16,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cai/detail/json_text.hpp"
 #include "cai/error.hpp"
 
 namespace cai {
 
-namespace detail {
-/// 1-based line and column of byte `offset` within `text`.
-inline std::pair<std::size_t, std::size_t> line_column(std::string_view text, std::size_t offset) {
-  std::size_t line = 1, column = 1;
-  for (std::size_t i = 0; i < offset && i < text.size(); ++i) {
-    if (text[i] == '\n') {
-      ++line;
-      column = 1;
-    } else {
-      ++column;
-    }
-  }
-  return {line, column};
-}
-
-/// Parses one JSON document; a syntax error becomes a parse_error naming `file`, `line` and the column.
-inline nlohmann::json parse_json_text(std::string_view text, const std::string& file, std::size_t first_line = 1) {
-  try {
-    return nlohmann::json::parse(text.begin(), text.end());
-  } catch (const nlohmann::json::parse_error& e) {
-    const std::size_t offset = e.byte == 0 ? 0 : e.byte - 1;
-    auto [line, column] = line_column(text, offset);
-    std::string what = e.what();
-    if (auto pos = what.find("syntax error"); pos != std::string::npos) what = what.substr(pos);
-    throw parse_error(file, first_line + line - 1, column, "invalid JSON: " + what);
-  }
-}
-}  // namespace detail
 
 /// Calls `fn(record, line_number)` for every non-blank line of the JSONL file `path`.
 /// @throws io_error when the file cannot be opened; parse_error naming the line for a line that is not
@@ -137,7 +110,7 @@ inline jsonl_recovery recover_jsonl(const std::filesystem::path& path,
     if (ok) {
       try {
         record = nlohmann::json::parse(line.begin(), line.end());
-      } catch (const nlohmann::json::parse_error&) {
+      } catch (const nlohmann::json::exception&) {  // a syntax error or a number overflow
         ok = false;
       }
     }

@@ -25,6 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cai/detail/json_text.hpp"
 #include "cai/error.hpp"
 #include "cai/model/safetensors.hpp"
 #include "cai/model/transformer_config.hpp"
@@ -229,12 +230,7 @@ class config_reader {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw io_error(path.string(), "cannot open the model configuration");
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw parse_error(path.string(), 0, 0, std::string("not valid JSON: ") + e.what());
-  }
+  const nlohmann::json j = detail::parse_json_text(text, path.string());
   return parse_hf_config(j, path.string());
 }
 

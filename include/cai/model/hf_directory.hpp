@@ -24,6 +24,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cai/detail/json_text.hpp"
 #include "cai/error.hpp"
 #include "cai/model/hf_config.hpp"
 #include "cai/model/safetensors.hpp"
@@ -152,12 +153,7 @@ class hf_directory {
     std::ifstream in(index_path, std::ios::binary);
     if (!in) throw io_error(file, "cannot open the shard index");
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    nlohmann::json index;
-    try {
-      index = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw parse_error(file, 0, 0, std::string("not valid JSON: ") + e.what());
-    }
+    nlohmann::json index = detail::parse_json_text(text, file);
     if (!index.is_object()) throw validation_error(file + ": the shard index must be a JSON object");
     if (auto m = index.find("metadata"); m != index.end() && !m->is_null()) index_metadata_ = *m;
     auto map = index.find("weight_map");

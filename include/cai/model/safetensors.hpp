@@ -381,7 +381,7 @@ class safetensors_file {
     nlohmann::json header;
     try {
       header = nlohmann::json::parse(text, text + header_size);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for a number overflow
       throw parse_error(file, 0, 0,
                         "the safetensors header (" + std::to_string(header_size) + " bytes from offset 8) is not "
                         "valid JSON: " + e.what());

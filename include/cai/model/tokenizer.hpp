@@ -34,7 +34,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cai/data/jsonl.hpp"
+#include "cai/detail/json_text.hpp"
 #include "cai/error.hpp"
 #include "cai/model/unicode.hpp"
 
