@@ -83,7 +83,9 @@ inline void gguf_reader(const std::uint8_t* data, std::size_t size) {
     } catch (const cai::error&) {
     }
     try {
-      (void)cai::read_tokenizer_metadata(file);
+      const auto meta = cai::read_tokenizer_metadata(file);
+      const auto tok = cai::bpe_tokenizer::from_gguf_metadata(meta);
+      (void)tok.decode(tok.encode("Human: hi\n\nAssistant: hello 123"));
     } catch (const cai::error&) {
     }
   } catch (const cai::error&) {
@@ -96,6 +98,24 @@ inline void tokenizer_json_reader(const std::uint8_t* data, std::size_t size) {
     const auto tok = cai::bpe_tokenizer::from_tokenizer_json_text(as_text(data, size), "fuzz-input");
     try {
       (void)tok.decode(tok.encode(as_text(data, size)));
+    } catch (const cai::error&) {
+    }
+  } catch (const cai::error&) {
+  }
+}
+
+/// GPT-2's tokenizer files: the input up to its first NUL byte is encoder.json, the rest vocab.bpe.
+inline void gpt2_files_reader(const std::uint8_t* data, std::size_t size) {
+  const std::string_view text = as_text(data, size);
+  const std::size_t cut = std::min(text.find('\0'), text.size());
+  const std::string_view encoder = text.substr(0, cut);
+  const std::string_view merges = cut < text.size() ? text.substr(cut + 1) : std::string_view{};
+  const auto encoder_path = scratch_file(reinterpret_cast<const std::uint8_t*>(encoder.data()), encoder.size(), ".encoder.json");
+  const auto merges_path = scratch_file(reinterpret_cast<const std::uint8_t*>(merges.data()), merges.size(), ".vocab.bpe");
+  try {
+    const auto tok = cai::bpe_tokenizer::from_gpt2_files(encoder_path, merges_path);
+    try {
+      (void)tok.decode(tok.encode(text.substr(0, std::min<std::size_t>(text.size(), 256))));
     } catch (const cai::error&) {
     }
   } catch (const cai::error&) {

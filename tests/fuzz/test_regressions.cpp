@@ -20,6 +20,7 @@ const std::map<std::string, std::function<void(const std::uint8_t*, std::size_t)
       {"safetensors", cai_fuzz::safetensors_reader},
       {"gguf", cai_fuzz::gguf_reader},
       {"tokenizer_json", cai_fuzz::tokenizer_json_reader},
+      {"gpt2_files", cai_fuzz::gpt2_files_reader},
   };
   return t;
 }
