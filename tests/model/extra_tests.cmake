@@ -1,20 +1,7 @@
 # The comparison of cai's transformer with llama.cpp on the packaged SmolLM2 GGUF. It needs a Python that
-# imports llama_cpp (PyPI llama-cpp-python): CAI_PYTHON if it does, else python3; skipped (77) otherwise.
+# imports llama_cpp (PyPI llama-cpp-python), CAI_LLAMA_PYTHON (tests/CMakeLists.txt); skipped (77) otherwise.
 add_executable(cai_model_logits ${CMAKE_CURRENT_LIST_DIR}/model_logits.cpp)
 target_link_libraries(cai_model_logits PRIVATE cai::cai)
-set(CAI_LLAMA_PYTHON "" CACHE FILEPATH "A Python that imports llama_cpp (found automatically when empty)")
-if(NOT CAI_LLAMA_PYTHON)
-  find_program(_cai_python3 python3)
-  foreach(_py IN ITEMS "${CAI_PYTHON}" "${_cai_python3}")
-    if(_py)
-      execute_process(COMMAND "${_py}" -c "import llama_cpp" RESULT_VARIABLE _rc OUTPUT_QUIET ERROR_QUIET)
-      if(_rc EQUAL 0)
-        set(CAI_LLAMA_PYTHON "${_py}" CACHE FILEPATH "" FORCE)
-        break()
-      endif()
-    endif()
-  endforeach()
-endif()
 set(_py "${CAI_LLAMA_PYTHON}")
 if(NOT _py)
   set(_py "${CAI_PYTHON}")
