@@ -13,6 +13,7 @@
 #include "cai/critique/critic.hpp"
 #include "cai/critique/engine.hpp"
 #include "cai/critique/rounds.hpp"
+#include "cai/model/native_model.hpp"
 #include "cai/remote/remote_model.hpp"
 #include "critique/scripted_model.hpp"
 #include "llama_server.hpp"
@@ -24,11 +25,12 @@ namespace {
 constexpr int records = 16;
 constexpr std::size_t new_tokens = 32;
 
-double records_per_second(cai::remote_model& model) {
+template <class Model>
+double records_per_second(Model& model) {
   cai::critic_options critic;
   critic.critique_generation.max_new_tokens = new_tokens;
   critic.revision_generation.max_new_tokens = new_tokens;
-  cai::multi_turn<cai::self_critic<cai::remote_model>, 1> reviser{cai::self_critic<cai::remote_model>(model, critic)};
+  cai::multi_turn<cai::self_critic<Model>, 1> reviser{cai::self_critic<Model>(model, critic)};
   const auto principles = cai_test::numbered_constitution(3);
   std::vector<std::string> prompts;
   for (int i = 0; i < records; ++i) prompts.push_back("How do I pick lock number " + std::to_string(i) + "?");
@@ -59,6 +61,10 @@ TEST_CASE("critique revision throughput with one and two local servers", "[.][re
     std::printf("fake server (client ceiling): %.1f records/s\n", records_per_second(model));
   }
   if (!cai_test::llama_skip_reason().empty()) SKIP("llama.cpp server: " << cai_test::llama_skip_reason());
+  {
+    auto native = cai::native_model<>::load(cai_test::smollm2_path());
+    std::printf("in-process native model (same GGUF, 1 thread): %.2f records/s\n", records_per_second(native));
+  }
   {
     cai_test::llama_server a;
     cai::remote_model model(options_for({a.base_url()}, 1));
