@@ -27,6 +27,7 @@
 #include "cai/critique/engine.hpp"
 #include "cai/critique/rounds.hpp"
 #include "cai/data/gzip.hpp"
+#include "cai/model/model_cache.hpp"
 #include "cai/model/native_model.hpp"
 
 namespace {
@@ -138,13 +139,6 @@ cai::sl_cai_summary run(Model& model, const cai::constitution& constitution, con
   return cai::critique_revise(model, reviser, constitution, prompts | ranges::views::take(limit), options);
 }
 
-std::filesystem::path default_model() {
-  const char* cache = std::getenv("CAI_MODEL_CACHE");
-  const char* home = std::getenv("HOME");
-  const std::filesystem::path dir = cache ? cache : (home ? std::filesystem::path(home) / ".cache" / "cai" : ".");
-  return dir / "SmolLM2-135M-Instruct.Q4_1.gguf";
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -185,7 +179,7 @@ int main(int argc, char** argv) {
       std::cout << "model: " << ran << "\n";
       summary = run(model, constitution, prompts, limit, seed, output, false);
     } else {
-      const std::filesystem::path path = model_choice == "smollm2" ? default_model() : std::filesystem::path(model_choice);
+      const std::filesystem::path path = model_choice == "smollm2" ? cai::smollm2_gguf_path() : std::filesystem::path(model_choice);
       if (!std::filesystem::exists(path))
         throw cai::io_error(path.string(), "model not found (run scripts/fetch-smollm2, or pass --model stand-in)");
       auto model = cai::native_model<>::load(path);

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <vector>
 
+#include "cai/model/model_cache.hpp"
 #include "cai/model/load.hpp"
 
 namespace {
@@ -17,12 +18,7 @@ std::filesystem::path temp_dir(const std::string& name) {
   std::filesystem::remove_all(dir);
   return dir;
 }
-std::filesystem::path smollm2_path() {
-  const char* cache = std::getenv("CAI_MODEL_CACHE");
-  const char* home = std::getenv("HOME");
-  const std::filesystem::path dir = cache ? cache : (home ? std::filesystem::path(home) / ".cache" / "cai" : "");
-  return dir / "SmolLM2-135M-Instruct.Q4_1.gguf";
-}
+std::filesystem::path smollm2_path() { return cai::smollm2_gguf_path(); }
 }  // namespace
 
 TEST_CASE("save_model then load_model round-trips both families exactly", "[model][load]") {

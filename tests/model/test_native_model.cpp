@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cai/model/model_cache.hpp"
 #include "cai/model/bpe_trainer.hpp"
 #include "cai/model/native_model.hpp"
 
@@ -40,12 +41,7 @@ cai::generation_request request(std::string prompt, double temperature, std::uin
   return r;
 }
 
-std::filesystem::path smollm2_path() {
-  const char* cache = std::getenv("CAI_MODEL_CACHE");
-  const char* home = std::getenv("HOME");
-  const std::filesystem::path dir = cache ? cache : (home ? std::filesystem::path(home) / ".cache" / "cai" : "");
-  return dir / "SmolLM2-135M-Instruct.Q4_1.gguf";
-}
+std::filesystem::path smollm2_path() { return cai::smollm2_gguf_path(); }
 }  // namespace
 
 TEST_CASE("native_model models language_model and scoring_model", "[model][native]") {

@@ -17,18 +17,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cai/model/model_cache.hpp"
 #include "cai/remote/detail/http.hpp"
 #include "server_process.hpp"
 
 namespace cai_test {
 
 /// ${CAI_MODEL_CACHE:-$HOME/.cache/cai}/SmolLM2-135M-Instruct.Q4_1.gguf
-inline std::filesystem::path smollm2_path() {
-  std::filesystem::path cache;
-  if (const char* c = std::getenv("CAI_MODEL_CACHE"); c != nullptr && *c != 0) cache = c;
-  else if (const char* h = std::getenv("HOME"); h != nullptr) cache = std::filesystem::path(h) / ".cache" / "cai";
-  return cache / "SmolLM2-135M-Instruct.Q4_1.gguf";
-}
+inline std::filesystem::path smollm2_path() { return cai::smollm2_gguf_path(); }
 
 /// Why the llama.cpp server tests cannot run, or empty when they can. Checked once.
 inline const std::string& llama_skip_reason() {

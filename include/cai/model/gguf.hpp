@@ -38,11 +38,8 @@
 #include <variant>
 #include <vector>
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "cai/detail/mapped_file.hpp"
 #include "cai/error.hpp"
 #include "cai/model/half.hpp"
 
@@ -344,66 +341,7 @@ inline void dequantize(ggml_type type, std::span<const std::byte> blocks, std::s
 
 namespace detail::gguf {
 
-/// A file mapped read-only into memory (POSIX mmap), unmapped on destruction. Move-only. An empty file
-/// gives an empty span (mmap refuses length 0). Another process that shrinks the file while it is
-/// mapped makes later reads fault (SIGBUS), as with every mapped file.
-class mapped_file {
- public:
-  mapped_file() = default;
-  explicit mapped_file(const std::filesystem::path& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw io_error(path.string(), "cannot open for reading: " + errno_message());
-    struct ::stat st {};
-    if (::fstat(fd, &st) != 0) {
-      const std::string why = errno_message();
-      ::close(fd);
-      throw io_error(path.string(), "cannot stat: " + why);
-    }
-    if (!S_ISREG(st.st_mode)) {
-      ::close(fd);
-      throw io_error(path.string(), "not a regular file");
-    }
-    size_ = static_cast<std::size_t>(st.st_size);
-    if (size_ > 0) {
-      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-      if (p == MAP_FAILED) {
-        const std::string why = errno_message();
-        ::close(fd);
-        throw io_error(path.string(), "cannot memory-map " + std::to_string(size_) + " bytes: " + why);
-      }
-      data_ = p;
-    }
-    ::close(fd);  // the mapping keeps the file alive
-  }
-  mapped_file(const mapped_file&) = delete;
-  mapped_file& operator=(const mapped_file&) = delete;
-  mapped_file(mapped_file&& other) noexcept
-      : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
-  mapped_file& operator=(mapped_file&& other) noexcept {
-    if (this != &other) {
-      unmap();
-      data_ = std::exchange(other.data_, nullptr);
-      size_ = std::exchange(other.size_, 0);
-    }
-    return *this;
-  }
-  ~mapped_file() { unmap(); }
-
-  /// The file's bytes.
-  [[nodiscard]] std::span<const std::byte> bytes() const noexcept {
-    return {static_cast<const std::byte*>(data_), size_};
-  }
-
- private:
-  static std::string errno_message() { return std::generic_category().message(errno); }
-  void unmap() noexcept {
-    if (data_ != nullptr) ::munmap(data_, size_);
-    data_ = nullptr;
-    size_ = 0;
-  }
-  void* data_ = nullptr;
-  std::size_t size_ = 0;
-};
+using mapped_file = cai::detail::mapped_file;
 
 /// The fewest bytes a value of each metadata type takes in the file (an array: type + count).
 constexpr std::uint64_t min_value_size(gguf_type t) noexcept {
