@@ -226,3 +226,15 @@ TEST_CASE("to_transformer_config carries the shape of both families to the trans
   CHECK(cai::expected_tensors(odd).at("model.layers.0.self_attn.q_proj.weight") == std::vector<std::int64_t>{288, 576});
   CHECK_THROWS_WITH(cai::to_transformer_config(odd), ContainsSubstring("head_dim 32"));
 }
+
+TEST_CASE("the rotary base is read from rope_parameters as transformers 5 writes it", "[model_io][hf_config]") {
+  const auto j = nlohmann::json::parse(R"({"model_type": "llama", "hidden_size": 16, "num_hidden_layers": 2,
+    "num_attention_heads": 4, "intermediate_size": 24, "vocab_size": 64,
+    "rope_parameters": {"rope_theta": 500000.0, "rope_type": "default"}})");
+  const auto c = cai::parse_llama_config(j, "config.json");
+  CHECK(c.rope_theta == 500000.0);
+  auto scaled = j;
+  scaled["rope_parameters"]["rope_type"] = "llama3";
+  CHECK_THROWS_WITH(cai::parse_llama_config(scaled, "config.json"),
+                    Catch::Matchers::ContainsSubstring("rope_type 'llama3' is not supported"));
+}

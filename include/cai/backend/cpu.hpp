@@ -26,6 +26,16 @@
 #include "cai/backend/tags.hpp"
 #include "cai/error.hpp"
 
+/// Splits the loop that follows over OpenMP threads when cai is built with OpenMP (the `cai::cai` target
+/// links it when CMake finds it) and the work is large enough; otherwise the loop runs serially. Every
+/// parallel loop writes disjoint outputs, so results do not depend on the number of threads.
+#if defined(_OPENMP)
+#define CAI_DETAIL_PRAGMA(x) _Pragma(#x)
+#define CAI_PARALLEL_FOR(work) CAI_DETAIL_PRAGMA(omp parallel for schedule(static) if ((work) > 32768))
+#else
+#define CAI_PARALLEL_FOR(work)
+#endif
+
 namespace cai {
 
 namespace detail {
@@ -162,6 +172,7 @@ template <class T>
 void layernorm_forward(cpu_t, T* out, T* mean, T* rstd, const T* in, const T* weight, const T* bias,
                        std::size_t N, std::size_t C, T eps) {
   // out: (N, C)   mean, rstd: (N)   in: (N, C)   weight, bias: (C)
+  CAI_PARALLEL_FOR(N * C)
   for (std::size_t n = 0; n < N; ++n) {
     const T* x = in + n * C;
     T m = 0;
@@ -182,26 +193,39 @@ template <class T>
 void layernorm_backward(cpu_t, T* din, T* dweight, T* dbias, const T* dout, const T* in, const T* weight,
                         const T* mean, const T* rstd, std::size_t N, std::size_t C) {
   // din: (N, C)   dweight, dbias: (C)   dout, in: (N, C)   weight: (C)   mean, rstd: (N)
-  for (std::size_t n = 0; n < N; ++n) {
-    const T* x = in + n * C;
-    const T* g = dout + n * C;
-    const T m = mean[n], s = rstd[n];
-    T g_mean = 0, g_norm_mean = 0;  // means of dnorm and dnorm * norm
-    for (std::size_t c = 0; c < C; ++c) {
-      const T norm = (x[c] - m) * s;
-      const T dnorm = weight[c] * g[c];
-      g_mean += dnorm;
-      g_norm_mean += dnorm * norm;
+  if (din != nullptr) {
+    CAI_PARALLEL_FOR(N * C)
+    for (std::size_t n = 0; n < N; ++n) {
+      const T* x = in + n * C;
+      const T* g = dout + n * C;
+      const T m = mean[n], s = rstd[n];
+      T g_mean = 0, g_norm_mean = 0;  // means of dnorm and dnorm * norm
+      for (std::size_t c = 0; c < C; ++c) {
+        const T norm = (x[c] - m) * s;
+        const T dnorm = weight[c] * g[c];
+        g_mean += dnorm;
+        g_norm_mean += dnorm * norm;
+      }
+      g_mean /= static_cast<T>(C);
+      g_norm_mean /= static_cast<T>(C);
+      for (std::size_t c = 0; c < C; ++c) {
+        const T norm = (x[c] - m) * s;
+        din[n * C + c] += (weight[c] * g[c] - g_mean - norm * g_norm_mean) * s;
+      }
     }
-    g_mean /= static_cast<T>(C);
-    g_norm_mean /= static_cast<T>(C);
-    for (std::size_t c = 0; c < C; ++c) {
-      const T norm = (x[c] - m) * s;
-      const T dnorm = weight[c] * g[c];
-      if (dbias != nullptr) dbias[c] += g[c];
-      if (dweight != nullptr) dweight[c] += norm * g[c];
-      if (din != nullptr) din[n * C + c] += (dnorm - g_mean - norm * g_norm_mean) * s;
+  }
+  if (dweight == nullptr && dbias == nullptr) return;
+  // the parameter gradients sum over rows: one column per thread, rows in order
+  CAI_PARALLEL_FOR(N * C)
+  for (std::size_t c = 0; c < C; ++c) {
+    T dw = 0, db = 0;
+    for (std::size_t n = 0; n < N; ++n) {
+      const T g = dout[n * C + c];
+      dw += (in[n * C + c] - mean[n]) * rstd[n] * g;
+      db += g;
     }
+    if (dweight != nullptr) dweight[c] += dw;
+    if (dbias != nullptr) dbias[c] += db;
   }
 }
 
@@ -209,6 +233,7 @@ void layernorm_backward(cpu_t, T* din, T* dweight, T* dbias, const T* dout, cons
 template <class T>
 void rmsnorm_forward(cpu_t, T* out, T* rstd, const T* in, const T* weight, std::size_t N, std::size_t C, T eps) {
   // out: (N, C)   rstd: (N)   in: (N, C)   weight: (C)
+  CAI_PARALLEL_FOR(N * C)
   for (std::size_t n = 0; n < N; ++n) {
     const T* x = in + n * C;
     T ss = 0;
@@ -224,17 +249,24 @@ template <class T>
 void rmsnorm_backward(cpu_t, T* din, T* dweight, const T* dout, const T* in, const T* weight, const T* rstd,
                       std::size_t N, std::size_t C) {
   // din: (N, C)   dweight: (C)   dout, in: (N, C)   weight: (C)   rstd: (N)
-  for (std::size_t n = 0; n < N; ++n) {
-    const T* x = in + n * C;
-    const T* g = dout + n * C;
-    const T s = rstd[n];
-    T dot = 0;  // sum of dnorm * x
-    for (std::size_t c = 0; c < C; ++c) dot += weight[c] * g[c] * x[c];
-    const T k = dot * s * s * s / static_cast<T>(C);
-    for (std::size_t c = 0; c < C; ++c) {
-      if (dweight != nullptr) dweight[c] += x[c] * s * g[c];
-      if (din != nullptr) din[n * C + c] += weight[c] * g[c] * s - x[c] * k;
+  if (din != nullptr) {
+    CAI_PARALLEL_FOR(N * C)
+    for (std::size_t n = 0; n < N; ++n) {
+      const T* x = in + n * C;
+      const T* g = dout + n * C;
+      const T s = rstd[n];
+      T dot = 0;  // sum of dnorm * x
+      for (std::size_t c = 0; c < C; ++c) dot += weight[c] * g[c] * x[c];
+      const T k = dot * s * s * s / static_cast<T>(C);
+      for (std::size_t c = 0; c < C; ++c) din[n * C + c] += weight[c] * g[c] * s - x[c] * k;
     }
+  }
+  if (dweight == nullptr) return;
+  CAI_PARALLEL_FOR(N * C)
+  for (std::size_t c = 0; c < C; ++c) {
+    T dw = 0;
+    for (std::size_t n = 0; n < N; ++n) dw += in[n * C + c] * rstd[n] * dout[n * C + c];
+    dweight[c] += dw;
   }
 }
 
@@ -252,6 +284,7 @@ constexpr T gelu_k1 = T(0.044715);
 template <class T>
 void gelu_forward(cpu_t, T* out, const T* in, std::size_t n) {
   // out, in: (n)
+  CAI_PARALLEL_FOR(n * 16)
   for (std::size_t i = 0; i < n; ++i) {
     const T x = in[i];
     out[i] = T(0.5) * x * (T(1) + std::tanh(detail::gelu_k0<T> * (x + detail::gelu_k1<T> * x * x * x)));
@@ -261,6 +294,7 @@ void gelu_forward(cpu_t, T* out, const T* in, std::size_t n) {
 template <class T>
 void gelu_backward(cpu_t, T* din, const T* in, const T* dout, std::size_t n) {
   // din, in, dout: (n)
+  CAI_PARALLEL_FOR(n * 16)
   for (std::size_t i = 0; i < n; ++i) {
     const T x = in[i];
     const T u = detail::gelu_k0<T> * (x + detail::gelu_k1<T> * x * x * x);
@@ -274,6 +308,7 @@ void gelu_backward(cpu_t, T* din, const T* in, const T* dout, std::size_t n) {
 template <class T>
 void swiglu_forward(cpu_t, T* out, const T* gate, const T* up, std::size_t n) {
   // out, gate, up: (n)
+  CAI_PARALLEL_FOR(n * 16)
   for (std::size_t i = 0; i < n; ++i) {
     const T g = gate[i];
     out[i] = g / (T(1) + std::exp(-g)) * up[i];
@@ -283,6 +318,7 @@ void swiglu_forward(cpu_t, T* out, const T* gate, const T* up, std::size_t n) {
 template <class T>
 void swiglu_backward(cpu_t, T* dgate, T* dup, const T* gate, const T* up, const T* dout, std::size_t n) {
   // dgate, dup, gate, up, dout: (n)
+  CAI_PARALLEL_FOR(n * 16)
   for (std::size_t i = 0; i < n; ++i) {
     const T g = gate[i];
     const T sig = T(1) / (T(1) + std::exp(-g));
@@ -300,22 +336,21 @@ template <class T>
 void rope_apply(T* x, const std::int32_t* positions, std::size_t BT, std::size_t H, std::size_t D, double theta,
                 rope_style style, T sign) {
   const std::size_t half = D / 2;
-  std::vector<T> cos_(half), sin_(half);
+  std::vector<double> freq(half);
+  for (std::size_t i = 0; i < half; ++i) freq[i] = std::pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(D));
+  CAI_PARALLEL_FOR(BT * H * D * 8)
   for (std::size_t bt = 0; bt < BT; ++bt) {
     const double p = positions[bt];
     for (std::size_t i = 0; i < half; ++i) {
-      const double freq = std::pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(D));
-      cos_[i] = static_cast<T>(std::cos(p * freq));
-      sin_[i] = sign * static_cast<T>(std::sin(p * freq));
-    }
-    for (std::size_t h = 0; h < H; ++h) {
-      T* v = x + (bt * H + h) * D;
-      for (std::size_t i = 0; i < half; ++i) {
-        const std::size_t a = style == rope_style::half ? i : 2 * i;
-        const std::size_t b = style == rope_style::half ? i + half : 2 * i + 1;
+      const T c = static_cast<T>(std::cos(p * freq[i]));
+      const T sn = sign * static_cast<T>(std::sin(p * freq[i]));
+      const std::size_t a = style == rope_style::half ? i : 2 * i;
+      const std::size_t b = style == rope_style::half ? i + half : 2 * i + 1;
+      for (std::size_t h = 0; h < H; ++h) {
+        T* v = x + (bt * H + h) * D;
         const T x0 = v[a], x1 = v[b];
-        v[a] = x0 * cos_[i] - x1 * sin_[i];
-        v[b] = x0 * sin_[i] + x1 * cos_[i];
+        v[a] = x0 * c - x1 * sn;
+        v[b] = x0 * sn + x1 * c;
       }
     }
   }
@@ -357,8 +392,9 @@ void attention_forward(cpu_t, T* out, T* att, const T* q, const T* k, const T* v
                        std::to_string(KVH) + " key/value heads");
   const std::size_t group = H / KVH;
   const T scale = T(1) / std::sqrt(static_cast<T>(D));
-  for (std::size_t b = 0; b < B; ++b)
-    for (std::size_t h = 0; h < H; ++h) {
+  CAI_PARALLEL_FOR(B * H * Tn * Tn * D)
+  for (std::size_t bh = 0; bh < B * H; ++bh) {
+      const std::size_t b = bh / H, h = bh % H;
       const std::size_t kh = h / group;
       for (std::size_t t = 0; t < Tn; ++t) {
         const T* qt = q + ((b * Tn + t) * H + h) * D;
@@ -394,10 +430,13 @@ void attention_backward(cpu_t, T* dq, T* dk, T* dv, const T* dout, const T* q, c
   // dq: (B, T, H, D)   dk, dv: (B, T, KVH, D)   dout, q: (B, T, H, D)   k, v: (B, T, KVH, D)   att: (B, H, T, T)
   const std::size_t group = H / KVH;
   const T scale = T(1) / std::sqrt(static_cast<T>(D));
-  std::vector<T> datt(Tn);
-  for (std::size_t b = 0; b < B; ++b)
-    for (std::size_t h = 0; h < H; ++h) {
-      const std::size_t kh = h / group;
+  // one (sequence, key/value head) per iteration: it alone writes that head's dk and dv, and the dq of
+  // the query heads that share it
+  CAI_PARALLEL_FOR(B * H * Tn * Tn * D)
+  for (std::size_t bk = 0; bk < B * KVH; ++bk) {
+    const std::size_t b = bk / KVH, kh = bk % KVH;
+    std::vector<T> datt(Tn);
+    for (std::size_t h = kh * group; h < (kh + 1) * group; ++h) {
       for (std::size_t t = 0; t < Tn; ++t) {
         const T* a = att + ((b * H + h) * Tn + t) * Tn;
         const T* g = dout + ((b * Tn + t) * H + h) * D;
@@ -428,6 +467,7 @@ void attention_backward(cpu_t, T* dq, T* dk, T* dv, const T* dout, const T* q, c
         }
       }
     }
+  }
 }
 
 /// Attention of new query rows over a key/value cache (KV-cached decoding): row n belongs to the
@@ -440,13 +480,15 @@ void attention_cached_forward(cpu_t, T* out, const T* q, const T* kcache, const 
   // out, q: (N, H, D)   kcache, vcache: (slots, max_len, KVH, D)   slots, positions: (N)
   const std::size_t group = H / KVH;
   const T scale = T(1) / std::sqrt(static_cast<T>(D));
-  std::vector<T> a(max_len);
+  for (std::size_t n = 0; n < N; ++n)  // checked before the parallel loop, which must not throw
+    if (static_cast<std::size_t>(positions[n]) >= max_len)
+      throw config_error("attention_cached_forward: position " + std::to_string(positions[n]) +
+                         " is beyond the cache length " + std::to_string(max_len));
+  CAI_PARALLEL_FOR(N * H * max_len * D)
   for (std::size_t n = 0; n < N; ++n) {
+    std::vector<T> a(max_len);
     const std::size_t slot = static_cast<std::size_t>(slots[n]);
     const std::size_t len = static_cast<std::size_t>(positions[n]) + 1;
-    if (len > max_len)
-      throw config_error("attention_cached_forward: position " + std::to_string(len - 1) +
-                         " is beyond the cache length " + std::to_string(max_len));
     const T* kbase = kcache + slot * max_len * KVH * D;
     const T* vbase = vcache + slot * max_len * KVH * D;
     for (std::size_t h = 0; h < H; ++h) {
@@ -480,6 +522,7 @@ void attention_cached_forward(cpu_t, T* out, const T* q, const T* kcache, const 
 template <class T>
 void softmax_forward(cpu_t, T* out, const T* in, std::size_t N, std::size_t V) {
   // out, in: (N, V)
+  CAI_PARALLEL_FOR(N * V)
   for (std::size_t n = 0; n < N; ++n) {
     const T* x = in + n * V;
     T* o = out + n * V;
@@ -497,6 +540,11 @@ template <class T>
 void crossentropy_forward(cpu_t, T* losses, T* lse, const T* logits, const std::int32_t* targets, std::size_t N,
                           std::size_t V) {
   // losses, lse: (N)   logits: (N, V)   targets: (N)
+  for (std::size_t n = 0; n < N; ++n)  // checked before the parallel loop, which must not throw
+    if (targets[n] < -1 || targets[n] >= static_cast<std::int32_t>(V))
+      throw validation_error("crossentropy_forward: target " + std::to_string(targets[n]) + " at row " +
+                             std::to_string(n) + " is outside the vocabulary of " + std::to_string(V));
+  CAI_PARALLEL_FOR(N * V)
   for (std::size_t n = 0; n < N; ++n) {
     const T* x = logits + n * V;
     const T m = *std::max_element(x, x + V);
@@ -504,9 +552,6 @@ void crossentropy_forward(cpu_t, T* losses, T* lse, const T* logits, const std::
     for (std::size_t i = 0; i < V; ++i) sum += std::exp(x[i] - m);
     lse[n] = m + std::log(sum);
     const auto target = targets[n];
-    if (target < -1 || target >= static_cast<std::int32_t>(V))
-      throw validation_error("crossentropy_forward: target " + std::to_string(target) + " at row " +
-                             std::to_string(n) + " is outside the vocabulary of " + std::to_string(V));
     losses[n] = target < 0 ? T(0) : lse[n] - x[target];
   }
 }
@@ -516,6 +561,7 @@ template <class T>
 void crossentropy_backward(cpu_t, T* dlogits, const T* dlosses, const T* logits, const T* lse,
                            const std::int32_t* targets, std::size_t N, std::size_t V) {
   // dlogits, logits: (N, V)   dlosses, lse: (N)   targets: (N)
+  CAI_PARALLEL_FOR(N * V)
   for (std::size_t n = 0; n < N; ++n) {
     if (targets[n] < 0) continue;
     const T* x = logits + n * V;

@@ -201,6 +201,13 @@ class config_reader {
   c.num_key_value_heads = r.positive_or("num_key_value_heads", c.num_attention_heads);
   c.max_position_embeddings = r.positive_or("max_position_embeddings", 2048);
   c.rope_theta = r.positive_real_or("rope_theta", 10000.0);
+  // transformers 5 writes the base inside "rope_parameters" instead of at the top level
+  if (auto rp = j.find("rope_parameters"); rp != j.end() && rp->is_object() && rp->contains("rope_theta")) {
+    const detail::config_reader rope(*rp, source + ": rope_parameters");
+    c.rope_theta = rope.positive_real_or("rope_theta", c.rope_theta);
+    if (auto type = rp->find("rope_type"); type != rp->end() && type->is_string() && *type != "default")
+      rope.fail("rope_type '" + type->get<std::string>() + "' is not supported (only the default rotary embedding)");
+  }
   c.rms_norm_eps = r.positive_real_or("rms_norm_eps", 1e-6);
   c.tie_word_embeddings = r.boolean_or("tie_word_embeddings", false);
   if (j.contains("head_dim") && !j["head_dim"].is_null()) {
