@@ -49,4 +49,5 @@
 #include "cai/model/chat_template.hpp"
 #include "cai/model/bpe_trainer.hpp"
 #include "cai/model/native_model.hpp"
+#include "cai/model/xtensor.hpp"
 #include "cai/train/sgd.hpp"
