@@ -207,7 +207,8 @@ class transformer {
   void backward_loss(T scale = T(1)) {
     const std::size_t N = acts_.losses.size(), V = config_.vocab_size;
     std::vector<T> dlosses(N, acts_.counted == 0 ? T(0) : scale / static_cast<T>(acts_.counted));
-    storage dlogits(N * V);
+    storage& dlogits = bw_.dlogits;  // (N, V), kept between steps: it is the largest buffer of a step
+    if (dlogits.size() != N * V) dlogits = storage(N * V);
     std::fill(dlogits.begin(), dlogits.end(), T(0));
     crossentropy_backward(Backend{}, dlogits.data(), dlosses.data(), acts_.logits.data(), acts_.lse.data(),
                           acts_.targets.data(), N, V);
@@ -576,7 +577,7 @@ class transformer {
   };
 
   struct backward_buffers {
-    storage dx, dh, da, dq, dk, dv, dqkv, df1, df2, df3;
+    storage dx, dh, da, dq, dk, dv, dqkv, df1, df2, df3, dlogits;
   };
 
   transformer_config config_;
