@@ -17,21 +17,11 @@ import statistics
 import sys
 import time
 
+from bench_common import checksum, token
+
 VOCAB, CONTEXT, D_MODEL, LAYERS, HEADS = 8192, 256, 256, 6, 8
 BATCH, SEQ = 8, 256
 GEN_PROMPT, GEN_NEW = 64, 128
-
-
-def token(i, salt, v):
-    return ((i * 2654435761 + salt) % 4294967296) % v
-
-
-def checksum(out):
-    h = 0
-    for b, row in enumerate(out):
-        for t, tok in enumerate(row):
-            h = (h + int(tok) * (b * 131 + t + 1)) % 1000000007
-    return h
 
 
 def main():

@@ -7,21 +7,9 @@ if(NOT TARGET cai_test_model)
   return()
 endif()
 
-# A Python that imports torch and transformers: CAI_PYTHON if it does, else python3 on PATH; empty when
-# none does (the test then runs CAI_PYTHON, which exits 77).
-set(CAI_TORCH_PYTHON "" CACHE FILEPATH "A Python that imports torch and transformers (found automatically when empty)")
-if(NOT CAI_TORCH_PYTHON)
-  find_program(_cai_python3_torch python3)
-  foreach(_py IN ITEMS "${CAI_PYTHON}" "${_cai_python3_torch}")
-    if(_py)
-      execute_process(COMMAND "${_py}" -c "import torch, transformers" RESULT_VARIABLE _rc OUTPUT_QUIET ERROR_QUIET)
-      if(_rc EQUAL 0)
-        set(CAI_TORCH_PYTHON "${_py}" CACHE FILEPATH "" FORCE)
-        break()
-      endif()
-    endif()
-  endforeach()
-endif()
+# A Python that imports torch and transformers (cai_find_python_with: tests/CMakeLists.txt); when none
+# does, the test runs CAI_PYTHON, which exits 77.
+cai_find_python_with(CAI_TORCH_PYTHON "import torch, transformers" "A Python that imports torch and transformers")
 set(_cai_torch_py "${CAI_TORCH_PYTHON}")
 if(NOT _cai_torch_py)
   set(_cai_torch_py "${CAI_PYTHON}")
