@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace cai {
 
@@ -61,6 +62,26 @@ class validation_error : public error {
 class config_error : public error {
  public:
   using error::error;
+};
+
+/// Training met a value that is not a finite number: a NaN or infinity in a loss or a gradient. The
+/// message names the phase, the step and the tensor; the step's update was not applied, and checkpoints
+/// written before it are intact.
+class numeric_error : public error {
+ public:
+  numeric_error(std::string phase, std::size_t step, std::string tensor, const std::string& what)
+      : error(phase + " step " + std::to_string(step) + ": " + tensor + " " + what),
+        phase_(std::move(phase)), step_(step), tensor_(std::move(tensor)) {}
+  /// The trainer ("sft", "dpo", ...). @return the step (1-based) at which the value appeared.
+  [[nodiscard]] const std::string& phase() const noexcept { return phase_; }
+  [[nodiscard]] std::size_t step() const noexcept { return step_; }
+  /// The loss or the parameter tensor whose gradient holds the value.
+  [[nodiscard]] const std::string& tensor() const noexcept { return tensor_; }
+
+ private:
+  std::string phase_;
+  std::size_t step_;
+  std::string tensor_;
 };
 
 }  // namespace cai

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <array>
 #include <cstdint>
 #include <initializer_list>
 #include <span>
@@ -49,6 +50,14 @@ class rng {
   constexpr void reseed(std::uint64_t seed) noexcept {
     std::uint64_t state = seed;
     for (auto& word : s_) word = splitmix64(state);
+  }
+
+  /// The generator's four words of state, for checkpoints: `set_state(state())` continues the sequence
+  /// exactly where it was.
+  [[nodiscard]] constexpr std::array<std::uint64_t, 4> state() const noexcept { return {s_[0], s_[1], s_[2], s_[3]}; }
+  /// Restores a state returned by `state()`.
+  constexpr void set_state(const std::array<std::uint64_t, 4>& words) noexcept {
+    for (std::size_t i = 0; i < 4; ++i) s_[i] = words[i];
   }
 
   static constexpr result_type min() noexcept { return 0; }

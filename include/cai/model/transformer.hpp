@@ -164,27 +164,44 @@ class transformer {
   /// @param ids (B, T) token ids, row-major. @return (B, T, V) logits, valid until the next forward.
   /// @throws config_error when T exceeds the context length; validation_error for an id out of range.
   std::span<const T> forward(std::span<const std::int32_t> ids, std::size_t B, std::size_t Tn) {
-    if (ids.size() != B * Tn)
-      throw config_error("transformer::forward: " + std::to_string(ids.size()) + " ids for a (" + std::to_string(B) +
-                         ", " + std::to_string(Tn) + ") batch");
-    if (Tn == 0 || Tn > config_.context_length)
-      throw config_error("transformer::forward: sequence length " + std::to_string(Tn) + " is outside 1.." +
-                         std::to_string(config_.context_length));
-    resize_activations(B, Tn);
-    std::copy(ids.begin(), ids.end(), acts_.ids.begin());
-    for (std::size_t b = 0; b < B; ++b)
-      for (std::size_t t = 0; t < Tn; ++t) acts_.positions[b * Tn + t] = static_cast<std::int32_t>(t);
-    run_forward(B, Tn);
+    prepare_forward(ids, B, Tn, "forward");
+    run_forward(B, Tn, /*logits=*/true);
+    acts_.logits_valid = true;
     return {acts_.logits.data(), acts_.logits.size()};
   }
 
   /// Accumulates the gradient of every parameter given d(loss)/d(logits) of the last `forward`.
   /// @param dlogits (B, T, V).
-  void backward(std::span<const T> dlogits) {
-    if (dlogits.size() != acts_.logits.size())
+  void backward(std::span<const T> dlogits) { backward(dlogits, {}); }
+
+  /// The final hidden states, after the final norm: (B, T, d_model) for a (B, T) batch, without the
+  /// output head (the input of a scalar head: a preference model's reward, PPO's value). Kept for
+  /// `backward`; valid until the next forward.
+  std::span<const T> forward_hidden(std::span<const std::int32_t> ids, std::size_t B, std::size_t Tn) {
+    prepare_forward(ids, B, Tn, "forward_hidden");
+    run_forward(B, Tn, /*logits=*/false);
+    acts_.logits_valid = false;
+    return hidden();
+  }
+
+  /// The final hidden states of the last `forward` or `forward_hidden`: (B, T, d_model).
+  [[nodiscard]] std::span<const T> hidden() const noexcept { return {acts_.hf.data(), acts_.hf.size()}; }
+
+  /// Accumulates the gradient of every parameter given the gradients of a loss with respect to the
+  /// logits and/or the final hidden states of the last forward; either may be empty (not used).
+  /// @param dlogits (B, T, V) or empty; needs the last forward to be `forward`, not `forward_hidden`.
+  /// @param dhidden (B, T, d_model) or empty.
+  void backward(std::span<const T> dlogits, std::span<const T> dhidden) {
+    if (!dlogits.empty() && (!acts_.logits_valid || dlogits.size() != acts_.logits.size()))
       throw config_error("transformer::backward: dlogits has " + std::to_string(dlogits.size()) +
-                         " elements; the last forward produced " + std::to_string(acts_.logits.size()));
-    run_backward(dlogits.data());
+                         " elements; the last forward produced " +
+                         std::to_string(acts_.logits_valid ? acts_.logits.size() : 0) + " logits");
+    if (!dhidden.empty() && dhidden.size() != acts_.hf.size())
+      throw config_error("transformer::backward: dhidden has " + std::to_string(dhidden.size()) +
+                         " elements; the last forward produced " + std::to_string(acts_.hf.size()) +
+                         " hidden values");
+    if (dlogits.empty() && dhidden.empty()) return;
+    run_backward(dlogits.empty() ? nullptr : dlogits.data(), dhidden.empty() ? nullptr : dhidden.data());
   }
 
   /// Mean cross-entropy of predicting `targets` (B, T) (-1 masks a position) from `ids` (B, T).
@@ -212,7 +229,7 @@ class transformer {
     std::fill(dlogits.begin(), dlogits.end(), T(0));
     crossentropy_backward(Backend{}, dlogits.data(), dlosses.data(), acts_.logits.data(), acts_.lse.data(),
                           acts_.targets.data(), N, V);
-    run_backward(dlogits.data());
+    run_backward(dlogits.data(), nullptr);
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -285,6 +302,19 @@ class transformer {
     const T *gate_w = nullptr, *up_w = nullptr, *down_w = nullptr;                       // Llama MLP
     std::size_t index = 0;  // first entry of this layer in the table
   };
+
+  void prepare_forward(std::span<const std::int32_t> ids, std::size_t B, std::size_t Tn, const char* who) {
+    if (ids.size() != B * Tn)
+      throw config_error(std::string("transformer::") + who + ": " + std::to_string(ids.size()) + " ids for a (" +
+                         std::to_string(B) + ", " + std::to_string(Tn) + ") batch");
+    if (Tn == 0 || Tn > config_.context_length)
+      throw config_error(std::string("transformer::") + who + ": sequence length " + std::to_string(Tn) +
+                         " is outside 1.." + std::to_string(config_.context_length));
+    resize_activations(B, Tn);
+    std::copy(ids.begin(), ids.end(), acts_.ids.begin());
+    for (std::size_t b = 0; b < B; ++b)
+      for (std::size_t t = 0; t < Tn; ++t) acts_.positions[b * Tn + t] = static_cast<std::int32_t>(t);
+  }
 
   // --- parameter table ---------------------------------------------------------------------------
   void add_param(std::string name, std::vector<std::size_t> shape) {
@@ -444,6 +474,7 @@ class transformer {
     std::vector<layer_acts> layers;
     storage x_out, hf, meanf, rstdf, logits, qkv, o, losses, lse;
     std::size_t counted = 0;
+    bool logits_valid = false;
   };
 
   void resize_activations(std::size_t B, std::size_t Tn) {
@@ -468,7 +499,7 @@ class transformer {
     acts_.o = storage(N * C);
   }
 
-  void run_forward(std::size_t B, std::size_t Tn) {
+  void run_forward(std::size_t B, std::size_t Tn, bool with_logits) {
     const Backend be{};
     const std::size_t N = B * Tn, C = config_.d_model, H = config_.n_heads, KVH = config_.n_kv_heads,
                       D = config_.head_dim(), qw = H * D;
@@ -491,10 +522,11 @@ class transformer {
       add_forward(be, next, la.x_mid.data(), acts_.o.data(), N * C);
     }
     normalize(acts_.hf.data(), acts_.meanf.data(), acts_.rstdf.data(), acts_.x_out.data(), final_w_, final_b_, N);
-    matmul_forward<T>(be, acts_.logits.data(), acts_.hf.data(), out_w_, nullptr, N, C, config_.vocab_size);
+    if (with_logits) matmul_forward<T>(be, acts_.logits.data(), acts_.hf.data(), out_w_, nullptr, N, C, config_.vocab_size);
   }
 
-  void run_backward(const T* dlogits) {
+  // dlogits: (N, V) or null; dhidden: (N, C) or null (added to the gradient of the final hidden states)
+  void run_backward(const T* dlogits, const T* dhidden) {
     const Backend be{};
     const std::size_t B = acts_.B, Tn = acts_.Tn, N = B * Tn, C = config_.d_model, H = config_.n_heads,
                       KVH = config_.n_kv_heads, D = config_.head_dim(), qw = H * D, kvw = KVH * D, F = config_.d_ff;
@@ -506,7 +538,9 @@ class transformer {
     storage& dh = bw_.dh;       // (N, C)
     storage& da = bw_.da;       // (N, qw)
     zeros(dh, N * C);
-    matmul_backward<T>(be, dh.data(), g(out_w_), nullptr, dlogits, acts_.hf.data(), out_w_, N, C, config_.vocab_size);
+    if (dlogits != nullptr)
+      matmul_backward<T>(be, dh.data(), g(out_w_), nullptr, dlogits, acts_.hf.data(), out_w_, N, C, config_.vocab_size);
+    if (dhidden != nullptr) accumulate(be, dh.data(), dhidden, N * C);
     zeros(dx, N * C);
     normalize_backward(dx.data(), dh.data(), acts_.x_out.data(), final_w_, final_b_, acts_.meanf.data(),
                        acts_.rstdf.data(), N);
