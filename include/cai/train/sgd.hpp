@@ -24,6 +24,8 @@
 #include <cmath>
 #include <concepts>
 #include <cstddef>
+#include <istream>
+#include <ostream>
 #include <ranges>
 #include <span>
 #include <string>
@@ -32,6 +34,7 @@
 #include <vector>
 
 #include "cai/error.hpp"
+#include "cai/train/detail/state_io.hpp"
 
 namespace cai {
 
@@ -175,6 +178,33 @@ struct sgd {
     [[nodiscard]] std::size_t steps() const noexcept { return steps_; }
     /// The momentum buffer b: empty until the first step with momentum, then one value per parameter.
     [[nodiscard]] std::span<const value_type> velocity() const noexcept { return velocity_; }
+
+    /// Writes the step count and the momentum buffer to `out` in the binary format of
+    /// train/detail/state_io.hpp (kind "sgd", one buffer); `load` reads it back bit for bit. The
+    /// hyper-parameters are not written: they belong to the `sgd`, which the checkpoint keeps with the
+    /// configuration.
+    /// @throws cai::io_error if the stream fails.
+    void save(std::ostream& out) const {
+      detail::optimizer_state_writer w(out, "cai::sgd::state::save");
+      w.header({.kind = "sgd", .value_bytes = sizeof(value_type), .steps = steps_, .size = size_, .buffers = 1});
+      w.buffer(std::span<const value_type>(velocity_));
+    }
+
+    /// Replaces the step count and the momentum buffer with those that `save` wrote, reading exactly those
+    /// bytes.
+    /// @param in a stream positioned at the start of a saved sgd state.
+    /// @param source the file name, for error messages.
+    /// @throws cai::io_error if the stream ends early or does not hold an optimizer state;
+    ///         cai::validation_error if it holds another optimizer's state, another value type or another
+    ///         parameter size. On a throw, the state is unchanged.
+    void load(std::istream& in, const std::string& source = "<stream>") {
+      detail::optimizer_state_reader r(in, source, "cai::sgd::state::load");
+      const auto h = r.header();
+      r.expect<value_type>(h, "sgd", size_, 1);
+      auto velocity = r.buffer<value_type>(size_, "momentum buffer");
+      steps_ = static_cast<std::size_t>(h.steps);
+      velocity_ = std::move(velocity);
+    }
 
    private:
     const sgd* optimizer_;
