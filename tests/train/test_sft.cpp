@@ -21,11 +21,11 @@ namespace {
 
 // Eight prompt/response pairs over a 32-token vocabulary: token 1 starts each prompt; the response is a
 // fixed function of the prompt (reversed and shifted), so that it can be learned exactly.
-std::vector<cai::sft_example> toy_data(std::size_t n = 8) {
-  std::vector<cai::sft_example> data;
+std::vector<cai::sft_sequence> toy_data(std::size_t n = 8) {
+  std::vector<cai::sft_sequence> data;
   cai::rng g(11);
   for (std::size_t i = 0; i < n; ++i) {
-    cai::sft_example e;
+    cai::sft_sequence e;
     e.prompt = {1};
     for (int k = 0; k < 4; ++k) e.prompt.push_back(static_cast<std::int32_t>(4 + g.uniform_index(12)));
     e.prompt.push_back(2);

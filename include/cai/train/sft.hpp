@@ -27,7 +27,7 @@
 namespace cai {
 
 /// One training sequence: the prompt (context, not learned) and the response (learned).
-struct sft_example {
+struct sft_sequence {
   std::vector<std::int32_t> prompt;
   std::vector<std::int32_t> response;
 };
@@ -59,7 +59,7 @@ struct sft_row {
   std::vector<std::int32_t> ids, targets;
 };
 
-inline sft_row make_sft_row(const sft_example& e, std::size_t max_length) {
+inline sft_row make_sft_row(const sft_sequence& e, std::size_t max_length) {
   sft_row r;
   r.ids = e.prompt;
   r.ids.insert(r.ids.end(), e.response.begin(), e.response.end());
@@ -97,7 +97,7 @@ class sft_trainer {
   ///         validation_error for an empty dataset, a token outside the vocabulary or an example with
   ///         nothing to learn.
   template <class... Callbacks>
-  train_result train(std::span<const sft_example> data, Callbacks&&... callbacks) {
+  train_result train(std::span<const sft_sequence> data, Callbacks&&... callbacks) {
     if constexpr (sizeof...(Callbacks) == 0) {
       progress_bar bar;
       return run(data, bar);
@@ -106,12 +106,12 @@ class sft_trainer {
     }
   }
   template <class... Callbacks>
-  train_result train(const std::vector<sft_example>& data, Callbacks&&... callbacks) {
-    return train(std::span<const sft_example>(data), std::forward<Callbacks>(callbacks)...);
+  train_result train(const std::vector<sft_sequence>& data, Callbacks&&... callbacks) {
+    return train(std::span<const sft_sequence>(data), std::forward<Callbacks>(callbacks)...);
   }
 
   /// The rows that `train` builds from `data`: one per example, or packed.
-  [[nodiscard]] std::vector<detail::sft_row> rows(std::span<const sft_example> data) const {
+  [[nodiscard]] std::vector<detail::sft_row> rows(std::span<const sft_sequence> data) const {
     const std::size_t V = params_->model().config().vocab_size;
     std::vector<detail::sft_row> out;
     for (std::size_t i = 0; i < data.size(); ++i) {
@@ -159,7 +159,7 @@ class sft_trainer {
 
  private:
   template <class... Callbacks>
-  train_result run(std::span<const sft_example> data, Callbacks&... callbacks) {
+  train_result run(std::span<const sft_sequence> data, Callbacks&... callbacks) {
     if (data.empty()) throw validation_error("sft_trainer: the dataset is empty");
     const auto all = rows(data);
     const train_options& o = options_.train;
