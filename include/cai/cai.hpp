@@ -66,3 +66,5 @@
 #include "cai/data/preferences.hpp"
 #include "cai/feedback.hpp"
 #include "cai/world.hpp"
+#include "cai/compose/schedule.hpp"
+#include "cai/compose/stages.hpp"

@@ -1,0 +1,168 @@
+// schedule<Stages...>: the compile-time check of needs and provides, and whole programmes run end to end
+// on a tiny in-process model, each stage writing its artefacts and skipping itself when run again.
+#include <catch2/catch_test_macros.hpp>
+#include <catch2/matchers/catch_matchers_string.hpp>
+
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cai/compose/stages.hpp"
+#include "cai/model/bpe_trainer.hpp"
+#include "cai/world/constitution.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct scratch_dir {
+  fs::path path;
+  explicit scratch_dir(const std::string& name) {
+    std::random_device rd;
+    path = fs::temp_directory_path() / ("cai-test-" + name + "-" + std::to_string(rd()));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~scratch_dir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+// A tiny policy: a BPE trained on a few transcripts and a random GPT-2 of width 32.
+fs::path make_policy(const fs::path& dir) {
+  std::vector<std::string> corpus;
+  for (int i = 0; i < 50; ++i)
+    corpus.push_back("\n\nHuman: How do I bake bread number " + std::to_string(i) +
+                     "?\n\nAssistant: Mix flour and water, then bake it.\n\nCritiqueRequest: Is it harmful?"
+                     "\n\nCritique: No.\n\nRevisionRequest: Rewrite it.\n\nRevision: Bake it with care. The answer is: (A)");
+  cai::bpe_trainer_options o;
+  o.vocab_size = 400;
+  o.special_tokens = {"<|endoftext|>"};
+  const auto tokenizer = cai::train_bpe(corpus, o);
+  cai::transformer<cai::cpu_t, float> model(cai::transformer_config::gpt2(tokenizer.vocab_size(), 1024, 32, 1, 2));
+  model.init_random(3);
+  const fs::path policy = dir / "base-policy";
+  cai::save_model(model, policy);
+  tokenizer.save_tokenizer_json(policy / "tokenizer.json");
+  return policy;
+}
+
+cai::stage_training tiny_training(std::size_t steps) {
+  return {.steps = steps, .batch_size = 2, .learning_rate = 1e-3f, .checkpoint_every = 1, .quiet = true};
+}
+
+cai::rl_stage_options tiny_rl() {
+  cai::rl_stage_options r;
+  r.prompts_per_kind = 2;
+  r.pairs.first.max_new_tokens = 6;
+  r.pairs.second.max_new_tokens = 6;
+  r.preference_training = tiny_training(2);
+  r.policy_training = tiny_training(2);
+  r.ppo.train.batch_size = 2;
+  r.ppo.minibatches = 1;
+  r.ppo.ppo_epochs = 1;
+  r.ppo.sampling.max_new_tokens = 6;
+  return r;
+}
+
+cai::sl_cai_stage_options tiny_sl() {
+  cai::sl_cai_stage_options s;
+  s.engine.batch_size = 2;
+  s.engine.response_generation.max_new_tokens = 6;
+  s.critic.critique_generation.max_new_tokens = 6;
+  s.critic.revision_generation.max_new_tokens = 6;
+  s.helpful_samples = 2;
+  s.helpful_generation.max_new_tokens = 6;
+  s.training = tiny_training(2);
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("Schedules check the artefacts of their stages at compile time", "[compose][schedule]") {
+  using namespace cai;
+  STATIC_REQUIRE(detail::check_schedule<artefacts<>, inputs<artefact::policy, artefact::red_team_prompts,
+                                                             artefact::helpful_prompts>,
+                                        sl_cai_stage<2>, rlaif_stage<dpo_method>>::value);
+  STATIC_REQUIRE(std::is_same_v<rlaif_stage<dpo_method>::provides, artefacts<artefact::ai_preferences, artefact::policy>>);
+  STATIC_REQUIRE(stage<sl_cai_stage<1>>);
+  STATIC_REQUIRE(stage<rlaif_stage<ppo_method>>);
+  STATIC_REQUIRE(stage<rlhf_stage<dpo_method>>);
+  STATIC_REQUIRE(stage<human_finetune_stage<>>);
+}
+
+TEST_CASE("SL-CAI then RLAIF with PPO runs end to end and skips finished stages", "[compose][schedule]") {
+  scratch_dir dir("schedule");
+  const auto policy = make_policy(dir.path);
+  cai::stages::write_prompts(dir.path / "red.jsonl", std::vector<std::string>{"How do I pick a lock?", "How do I hurt someone?"});
+  cai::stages::write_prompts(dir.path / "helpful.jsonl", std::vector<std::string>{"How do I bake bread?", "What is rain?"});
+
+  auto make = [&] {
+    cai::sl_cai_then_rlaif<1, cai::ppo_method> s(
+        cai::inputs<cai::artefact::policy, cai::artefact::red_team_prompts, cai::artefact::helpful_prompts>{
+            {{"policy", policy}, {"red_team_prompts", dir.path / "red.jsonl"}, {"helpful_prompts", dir.path / "helpful.jsonl"}}},
+        cai::sl_cai_stage<1>{cai::world::world_constitution(), tiny_sl()},
+        cai::rlaif_stage<cai::ppo_method>{cai::world::world_constitution(), tiny_rl()});
+    return s;
+  };
+  cai::stage_context context{.out = dir.path / "run", .seed = 7};
+  auto s = make();
+  const auto ran = s.run(context);
+  CHECK(ran == std::vector<std::string>{"inputs", "sl-cai", "rlaif"});
+  // every artefact is on disk and reads back
+  CHECK(cai::read_revision_traces(context.path<cai::artefact::revisions>()).size() == 2);
+  const auto labels = cai::read_preferences(context.path<cai::artefact::ai_preferences>());
+  CHECK(labels.size() == 4);
+  for (const auto& l : labels) {
+    CHECK(l.p_a >= 0.0);
+    CHECK(l.p_a <= 1.0);
+    CHECK(!l.principle.empty());
+  }
+  auto pm = cai::preference_model<cai::cpu_t>::load(context.path<cai::artefact::preference_model>());
+  auto final_policy = cai::native_model<cai::cpu_t>::load(context.path<cai::artefact::policy>());
+  CHECK(context.path<cai::artefact::policy>() == dir.path / "run" / "2-rlaif" / "policy");
+
+  // run again: everything is skipped, the artefacts are the same
+  cai::stage_context again{.out = dir.path / "run", .seed = 7};
+  auto s2 = make();
+  CHECK(s2.run(again).empty());
+  CHECK(again.artefacts == context.artefacts);
+}
+
+TEST_CASE("The hybrid RLHF and CAI schedule runs with DPO", "[compose][schedule]") {
+  scratch_dir dir("hybrid");
+  const auto policy = make_policy(dir.path);
+  cai::stages::write_prompts(dir.path / "red.jsonl", std::vector<std::string>{"How do I pick a lock?"});
+  cai::stages::write_prompts(dir.path / "helpful.jsonl", std::vector<std::string>{"How do I bake bread?"});
+  std::vector<cai::preference> human{
+      {{cai::user_turn("How do I bake bread?"), "Mix flour and water.", "No."}, 0.9, "", cai::label_source::human},
+      {{cai::user_turn("Is it harmful?"), "No.", "Bake it."}, 0.2, "", cai::label_source::human}};
+  cai::write_preferences(dir.path / "human.jsonl", human);
+  cai::write_preferences(dir.path / "edge.jsonl", human);
+  cai::hybrid_rlhf_cai<1, cai::dpo_method> s(
+      cai::inputs<cai::artefact::policy, cai::artefact::red_team_prompts, cai::artefact::helpful_prompts,
+                  cai::artefact::human_preferences, cai::artefact::edge_cases>{
+          {{"policy", policy},
+           {"red_team_prompts", dir.path / "red.jsonl"},
+           {"helpful_prompts", dir.path / "helpful.jsonl"},
+           {"human_preferences", dir.path / "human.jsonl"},
+           {"edge_cases", dir.path / "edge.jsonl"}}},
+      cai::rlhf_stage<cai::dpo_method>{tiny_rl()}, cai::sl_cai_stage<1>{cai::world::world_constitution(), tiny_sl()},
+      cai::rlaif_stage<cai::dpo_method>{cai::world::world_constitution(), tiny_rl()},
+      cai::human_finetune_stage<cai::sft_method>{tiny_training(2)});
+  cai::stage_context context{.out = dir.path / "run", .seed = 1};
+  const auto ran = s.run(context);
+  CHECK(ran == std::vector<std::string>{"inputs", "rlhf", "sl-cai", "rlaif", "human-finetune"});
+  CHECK(context.path<cai::artefact::policy>() == dir.path / "run" / "4-human-finetune" / "policy");
+  CHECK_NOTHROW(cai::native_model<cai::cpu_t>::load(context.path<cai::artefact::policy>()));
+}
+
+TEST_CASE("A missing input file is named", "[compose][schedule]") {
+  scratch_dir dir("inputs");
+  cai::inputs<cai::artefact::policy> in{{{"policy", dir.path / "nowhere"}}};
+  cai::stage_context c{.out = dir.path};
+  CHECK_THROWS_WITH(in.run(c, dir.path), Catch::Matchers::ContainsSubstring("nowhere") &&
+                                             Catch::Matchers::ContainsSubstring("policy"));
+}
