@@ -6,7 +6,7 @@
 ///  - train/losses/dpo.hpp:        dpo_loss_* (DPO, cDPO, IPO; Rafailov et al. 2023, Azar et al. 2023);
 ///  - train/losses/ppo.hpp:        ppo_policy_loss_*, ppo_value_loss_*, kl_penalty, gae_advantages, whiten
 ///                                 (Schulman et al. 2017, 2016; Ziegler et al. 2019).
-/// docs/training-losses.md gives every formula.
+/// docs/training.md ("Losses") gives every formula.
 #pragma once
 
 #include "cai/train/losses/dpo.hpp"
