@@ -66,5 +66,6 @@
 #include "cai/data/preferences.hpp"
 #include "cai/feedback.hpp"
 #include "cai/world.hpp"
+#include "cai/eval.hpp"
 #include "cai/compose/schedule.hpp"
 #include "cai/compose/stages.hpp"

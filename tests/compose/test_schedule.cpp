@@ -166,3 +166,23 @@ TEST_CASE("A missing input file is named", "[compose][schedule]") {
   CHECK_THROWS_WITH(in.run(c, dir.path), Catch::Matchers::ContainsSubstring("nowhere") &&
                                              Catch::Matchers::ContainsSubstring("policy"));
 }
+
+TEST_CASE("A saved chat policy keeps its chat template", "[compose][chat]") {
+  for (const auto& t : {cai::chatml_template::smollm2(), cai::chatml_template()}) {
+    const auto back = cai::chat_template_from_jinja(cai::chatml_jinja(t));
+    REQUIRE(back.has_value());
+    CHECK(back->default_system() == t.default_system());
+  }
+  scratch_dir dir("chat");
+  const auto plain = make_policy(dir.path);
+  auto policy = cai::native_model<cai::cpu_t>::load(plain);
+  CHECK_FALSE(cai::stages::is_chat(policy));
+  cai::native_model<cai::cpu_t> chat(policy.model(), policy.tokenizer(), cai::chatml_template::smollm2());
+  cai::stages::save_policy(chat, dir.path / "chat-policy");
+  const auto loaded = cai::native_model<cai::cpu_t>::load(dir.path / "chat-policy");
+  REQUIRE(cai::stages::is_chat(loaded));
+  CHECK(loaded.chat_template()->default_system() == cai::chatml_template::smollm2().default_system());
+  // a chat policy's prompts are chat renderings
+  const auto text = cai::stages::prompt_text(loaded, cai::user_turn("Hello"));
+  CHECK(text.find("<|im_start|>user\nHello<|im_end|>") != std::string::npos);
+}

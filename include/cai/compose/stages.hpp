@@ -100,6 +100,11 @@ inline void write_prompts(const std::filesystem::path& path, std::span<const std
 inline void save_policy(native_model<cpu_t>& policy, const std::filesystem::path& dir) {
   save_model(policy.model(), dir);
   policy.tokenizer().save_tokenizer_json(dir / "tokenizer.json");
+  if (policy.chat_template()) {  // a chat model keeps its template (native_model::load reads it back)
+    std::ofstream out(dir / "tokenizer_config.json", std::ios::binary | std::ios::trunc);
+    out << nlohmann::json{{"chat_template", chatml_jinja(*policy.chat_template())}}.dump(2) << '\n';
+    if (!out) throw io_error((dir / "tokenizer_config.json").string(), "write failed");
+  }
 }
 
 /// The token that ends a response for `tokenizer` (end of text, end of turn), if it has one.
@@ -109,13 +114,34 @@ inline void save_policy(native_model<cpu_t>& policy, const std::filesystem::path
   return std::nullopt;
 }
 
-/// A dialogue and a response as trainer tokens: the prompt is `initial_prompt(context)`, the response
-/// " " + `response` (+ the end token).
-[[nodiscard]] inline sft_sequence to_sequence(const bpe_tokenizer& tokenizer, const dialogue& context,
+/// Whether `policy` is prompted through its chat template.
+[[nodiscard]] inline bool is_chat(const native_model<cpu_t>& policy) { return policy.chat_template().has_value(); }
+
+/// The token that ends one of `policy`'s responses: end of turn for a chat model, else end of text.
+[[nodiscard]] inline std::optional<std::int32_t> response_end(const native_model<cpu_t>& policy) {
+  if (is_chat(policy))
+    if (auto id = policy.tokenizer().token_to_id(chatml_template::end_of_turn())) return *id;
+  return end_token(policy.tokenizer());
+}
+
+/// The text `policy` reads before answering `context`: its chat rendering for a chat model, else the
+/// paper's transcript ending in "Assistant:".
+[[nodiscard]] inline std::string prompt_text(const native_model<cpu_t>& policy, const dialogue& context) {
+  return policy.prompt_text(generation_request{prompts::initial_prompt(context), {}, context});
+}
+
+/// The tokens of `response` as `policy` writes it after `prompt_text` (a leading space after the
+/// transcript's "Assistant:"), with the end token.
+[[nodiscard]] inline std::vector<std::int32_t> response_tokens(const native_model<cpu_t>& policy, const std::string& response) {
+  auto r = policy.tokenizer().encode(is_chat(policy) ? response : " " + response);
+  if (auto end = response_end(policy)) r.push_back(*end);
+  return r;
+}
+
+/// A dialogue and a response as trainer tokens.
+[[nodiscard]] inline sft_sequence to_sequence(const native_model<cpu_t>& policy, const dialogue& context,
                                               const std::string& response) {
-  sft_sequence s{tokenizer.encode(prompts::initial_prompt(context)), tokenizer.encode(" " + response)};
-  if (auto end = end_token(tokenizer)) s.response.push_back(*end);
-  return s;
+  return {policy.tokenizer().encode(prompt_text(policy, context)), response_tokens(policy, response)};
 }
 
 /// Trains `model` on `data` with SFT (full weights or LoRA, merged) as `t` says.
@@ -141,14 +167,11 @@ inline train_result train_sft(transformer<cpu_t, float>& model, const std::vecto
 }
 
 /// Preferences as preference-model pairs (full sequences) and DPO triples, A = chosen when p_a >= 0.5.
-inline void to_pairs(const bpe_tokenizer& tokenizer, std::span<const preference> prefs,
+inline void to_pairs(const native_model<cpu_t>& policy, std::span<const preference> prefs,
                      std::vector<preference_pair>* pairs, std::vector<dpo_example>* triples) {
-  const auto end = end_token(tokenizer);
   for (const auto& p : prefs) {
-    const auto prompt = tokenizer.encode(prompts::initial_prompt(p.pair.context));
-    auto a = tokenizer.encode(" " + p.pair.response_a), b = tokenizer.encode(" " + p.pair.response_b);
-    if (end) a.push_back(*end), b.push_back(*end);
-    if (a.empty() || b.empty()) continue;
+    const auto prompt = policy.tokenizer().encode(prompt_text(policy, p.pair.context));
+    auto a = response_tokens(policy, p.pair.response_a), b = response_tokens(policy, p.pair.response_b);
     if (pairs) {
       preference_pair q;
       q.chosen = prompt;
@@ -170,7 +193,7 @@ inline preference_model<cpu_t> train_preference_model(native_model<cpu_t>& polic
                                                       const stage_training& t, std::uint64_t seed,
                                                       const std::filesystem::path& dir) {
   std::vector<preference_pair> pairs;
-  to_pairs(policy.tokenizer(), prefs, &pairs, nullptr);
+  to_pairs(policy, prefs, &pairs, nullptr);
   if (pairs.empty()) throw validation_error("preference model: no usable preference pairs");
   preference_model<cpu_t> pm(policy.model(), seed);
   preference_options o;
@@ -200,8 +223,8 @@ inline preference_model<cpu_t> train_preference_model(native_model<cpu_t>& polic
 inline void train_ppo(native_model<cpu_t>& policy, preference_model<cpu_t>& pm, std::span<const dialogue> contexts,
                       const stage_training& t, ppo_options o, std::uint64_t seed, const std::filesystem::path& checkpoints) {
   std::vector<std::vector<std::int32_t>> prompt_tokens;
-  for (const auto& c : contexts) prompt_tokens.push_back(policy.tokenizer().encode(prompts::initial_prompt(c)));
-  if (auto end = end_token(policy.tokenizer())) o.sampling.end_tokens = {*end};
+  for (const auto& c : contexts) prompt_tokens.push_back(policy.tokenizer().encode(prompt_text(policy, c)));
+  if (auto end = response_end(policy)) o.sampling.end_tokens = {*end};
   o.train.batch_size = std::min(o.train.batch_size, prompt_tokens.size());
   o.minibatches = std::min(o.minibatches, o.train.batch_size);
   o.train.max_steps = t.steps;
@@ -229,7 +252,7 @@ inline void train_ppo(native_model<cpu_t>& policy, preference_model<cpu_t>& pm, 
 inline void train_dpo(native_model<cpu_t>& policy, std::span<const preference> prefs, const stage_training& t,
                       const dpo_options& d, std::uint64_t seed, const std::filesystem::path& checkpoints) {
   std::vector<dpo_example> triples;
-  to_pairs(policy.tokenizer(), prefs, nullptr, &triples);
+  to_pairs(policy, prefs, nullptr, &triples);
   if (triples.empty()) throw validation_error("dpo: no usable preference pairs");
   dpo_trainer_options o;
   o.train.batch_size = std::min(t.batch_size, triples.size());
@@ -287,8 +310,11 @@ struct sl_cai_stage {
   artefact_paths run(stage_context& context, const std::filesystem::path& dir) {
     auto policy = native_model<cpu_t>::load(context.path<artefact::policy>());
     const auto red_team = stages::read_prompts(context.path<artefact::red_team_prompts>());
-    multi_turn<self_critic<native_model<cpu_t>>, Rounds> reviser(self_critic<native_model<cpu_t>>(policy, options.critic));
+    critic_options critic = options.critic;
+    critic.chat_messages = critic.chat_messages || stages::is_chat(policy);
+    multi_turn<self_critic<native_model<cpu_t>>, Rounds> reviser(self_critic<native_model<cpu_t>>(policy, critic));
     sl_cai_options engine = options.engine;
+    engine.chat_messages = engine.chat_messages || stages::is_chat(policy);
     engine.output = dir / "revisions.jsonl";
     engine.seed = derive_seed(context.seed, {0x51ca1});
     const auto summary = critique_revise(policy, reviser, constitution, red_team, engine);
@@ -296,20 +322,21 @@ struct sl_cai_stage {
                 " resumed");
     std::vector<sft_sequence> data;
     for (const auto& t : read_revision_traces(engine.output))
-      data.push_back(stages::to_sequence(policy.tokenizer(), t.context, t.final_response()));
+      data.push_back(stages::to_sequence(policy, t.context, t.final_response()));
     auto helpful = stages::read_prompts(context.path<artefact::helpful_prompts>());
     if (helpful.size() > options.helpful_samples) helpful.resize(options.helpful_samples);
     if (!helpful.empty()) {
       std::vector<generation_request> requests;
       for (std::size_t i = 0; i < helpful.size(); ++i) {
         generation_request r{prompts::initial_prompt(user_turn(helpful[i])), options.helpful_generation, {}};
+        if (stages::is_chat(policy)) r.messages = user_turn(helpful[i]);
         r.options.seed = derive_seed(context.seed, {0x4e1f, i});
         requests.push_back(std::move(r));
       }
       const auto answers = policy.generate(requests);
       for (std::size_t i = 0; i < helpful.size(); ++i) {
         const auto text = prompts::clean_generation(answers[i], options.helpful_generation.stop);
-        if (!text.empty()) data.push_back(stages::to_sequence(policy.tokenizer(), user_turn(helpful[i]), text));
+        if (!text.empty()) data.push_back(stages::to_sequence(policy, user_turn(helpful[i]), text));
       }
     }
     stages::train_sft(policy.model(), data, options.training, context.seed, dir / "sft-checkpoint");
@@ -361,6 +388,7 @@ struct rlaif_stage {
     } else {
       auto pair_opts = options.pairs;
       pair_opts.seed = derive_seed(context.seed, {0x9a125});
+      pair_opts.chat_messages = pair_opts.chat_messages || stages::is_chat(policy);
       const auto pairs = sample_pairs(policy, contexts, pair_opts);
       const auto tasks = draw_ranking_tasks(std::span<const comparison>(pairs), constitution, derive_seed(context.seed, {0x1abe1}));
       choice_ranker<native_model<cpu_t>> ranker(policy, options.choice);
@@ -435,7 +463,7 @@ struct human_finetune_stage {
     if constexpr (std::is_same_v<Method, sft_method>) {
       std::vector<sft_sequence> data;
       for (const auto& p : cases)
-        data.push_back(stages::to_sequence(policy.tokenizer(), p.pair.context,
+        data.push_back(stages::to_sequence(policy, p.pair.context,
                                            p.p_a >= 0.5 ? p.pair.response_a : p.pair.response_b));
       stages::train_sft(policy.model(), data, training, context.seed, dir / "sft-checkpoint");
     } else {

@@ -90,4 +90,17 @@ class chatml_template {
   return chatml_template();
 }
 
+/// Jinja source of `t` in the form Hugging Face tokenizers write in tokenizer_config.json (SmolLM2's
+/// layout), which `chat_template_from_jinja` reads back as `t`: what `save_policy`-style writers store so
+/// that a fine-tuned chat model keeps its template.
+[[nodiscard]] inline std::string chatml_jinja(const chatml_template& t) {
+  std::string j = "{% for message in messages %}";
+  if (t.default_system())
+    j += "{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\n" + *t.default_system() +
+         "<|im_end|>\n' }}{% endif %}";
+  j += "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}"
+       "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+  return j;
+}
+
 }  // namespace cai

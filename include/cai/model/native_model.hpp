@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <map>
 #include <numeric>
@@ -28,6 +29,8 @@
 #include <span>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "cai/concepts.hpp"
 #include "cai/error.hpp"
@@ -108,7 +111,17 @@ class native_model {
     if (std::filesystem::is_directory(path)) {
       auto model = load_hf_model<Backend>(path);
       const auto tj = path / "tokenizer.json";
-      if (std::filesystem::exists(tj)) return native_model(std::move(model), bpe_tokenizer::from_tokenizer_json(tj));
+      if (std::filesystem::exists(tj)) {
+        std::optional<chatml_template> chat;
+        const auto config = path / "tokenizer_config.json";
+        if (std::filesystem::exists(config)) {
+          std::ifstream in(config);
+          const auto j = nlohmann::json::parse(in, nullptr, false);
+          if (!j.is_discarded() && j.is_object() && j.contains("chat_template") && j["chat_template"].is_string())
+            chat = chat_template_from_jinja(j["chat_template"].get<std::string>());
+        }
+        return native_model(std::move(model), bpe_tokenizer::from_tokenizer_json(tj), std::move(chat));
+      }
       const auto vocab = path / "vocab.json", merges = path / "merges.txt";
       if (std::filesystem::exists(vocab) && std::filesystem::exists(merges))
         return native_model(std::move(model), bpe_tokenizer::from_gpt2_files(vocab, merges));
