@@ -9,7 +9,8 @@
 //   cai train-pm  a preference model on preference JSONL (AI or human labels)
 //   cai ppo       PPO of a policy against a preference model
 //   cai dpo       DPO of a policy on preference JSONL
-//   cai eval      the oracle's rates on held-out world requests, or a pairwise win rate of two models
+//   cai eval      the oracle's rates on held-out world requests
+//   cai audit     a constitution's principle conflicts, coverage gaps and refusal rate
 //
 // Every phase writes its outputs to --out as it goes and resumes when run again. Models are Hugging Face
 // directories (config.json, model.safetensors, tokenizer.json) or GGUF files; "embedded" names the shipped
@@ -31,6 +32,9 @@
 #include "cai/constitution/io.hpp"
 #include "cai/constitution/presets.hpp"
 #include "cai/data/gzip.hpp"
+#include "cai/critique/judge.hpp"
+#include "cai/eval/audit.hpp"
+#include "cai/eval/rates.hpp"
 #include "cai/model/model_cache.hpp"
 #include "cai/world.hpp"
 #include "cai/world/oracle.hpp"  // evaluation only: no phase of the pipeline sees the oracle
@@ -267,6 +271,81 @@ cai::rl_stage_options rl_options(const run_sizes& z, bool lora, std::size_t poli
   return o;
 }
 
+#ifndef CAI_SHARED_DATA_DIR
+#define CAI_SHARED_DATA_DIR "../shared/data"
+#endif
+
+// `cai run` on a real model: no oracle exists for real text, so the report shows what the model wrote
+// (answers, critiques, revisions, labels and their principles) and the AI-judged statistics.
+int run_real(const common_args& a, const std::string& prompts_file, std::size_t n_prompts, std::size_t steps) {
+  const auto start = std::chrono::steady_clock::now();
+  const fs::path out = a.out;
+  fs::create_directories(out / "prompts");
+  const auto constitution = resolve_constitution(a.constitution == "world" ? "default" : a.constitution);
+  const fs::path base = resolve_model(a.model);
+  auto red = read_any_prompts(prompts_file, n_prompts);
+  const cai::world::assistant_world world;  // helpful prompts: the world's benign requests (no oracle here)
+  std::vector<std::string> helpful;
+  for (const auto& r : world.generate_requests(cai::world::split::train, 3 * n_prompts, a.seed))
+    if (r.kind == cai::world::request_kind::benign && helpful.size() < n_prompts) helpful.push_back(r.text);
+  const fs::path red_path = out / "prompts" / "red_team.jsonl", helpful_path = out / "prompts" / "helpful.jsonl";
+  cai::stages::write_prompts(red_path, red);
+  cai::stages::write_prompts(helpful_path, helpful);
+
+  cai::sl_cai_stage_options sl;
+  sl.engine.batch_size = 8;
+  sl.engine.response_generation.max_new_tokens = 64;
+  sl.critic.critique_generation.max_new_tokens = 64;
+  sl.critic.revision_generation.max_new_tokens = 64;
+  sl.helpful_samples = n_prompts;
+  sl.helpful_generation.max_new_tokens = 64;
+  sl.training = training(steps, 4, 2e-4f, true);
+  const fs::path sl_policy = run_sl_cai<4>(base, red_path, helpful_path, constitution, sl, a.seed, out / "sl-cai");
+
+  cai::rl_stage_options rl;
+  rl.prompts_per_kind = n_prompts;
+  rl.pairs.first.max_new_tokens = 48;
+  rl.pairs.second.max_new_tokens = 48;
+  rl.policy_training = training(steps, 4, 1e-4f, true);
+  const fs::path rl_policy = run_rlaif<cai::dpo_method>(sl_policy, red_path, helpful_path, constitution, rl, a.seed, out / "rl-cai-dpo");
+
+  // the report: what the model wrote, and the AI-judged statistics
+  const auto traces = cai::read_revision_traces(out / "sl-cai" / "1-sl-cai" / "revisions.jsonl");
+  const auto labels = cai::read_preferences(out / "rl-cai-dpo" / "1-rlaif" / "ai_preferences.jsonl");
+  double mean_confidence = 0.0;
+  std::size_t decided = 0;
+  for (const auto& l : labels) {
+    mean_confidence += std::max(l.p_a, 1.0 - l.p_a) / static_cast<double>(labels.size());
+    decided += std::abs(l.p_a - 0.5) > 0.1 ? 1 : 0;
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  nlohmann::json metrics{{"model", a.model}, {"constitution", constitution.name}, {"seed", a.seed},
+                         {"red_team_prompts", red.size()}, {"revision_records", traces.size()},
+                         {"ai_labels", labels.size()}, {"mean_label_confidence", mean_confidence},
+                         {"labels_beyond_60_40", decided}, {"seconds", seconds},
+                         {"policies", {{"sl_cai", sl_policy.string()}, {"rl_cai_dpo", rl_policy.string()}}}};
+  std::ofstream(out / "metrics.json", std::ios::trunc) << metrics.dump(2) << '\n';
+  std::ofstream report(out / "report.md", std::ios::trunc);
+  report << "# Constitutional AI on " << a.model << "\n\nConstitution: " << constitution.name << "; " << red.size()
+         << " red-team prompts from " << prompts_file << "; seed " << a.seed << "; " << static_cast<int>(seconds)
+         << " s. No oracle exists for real text: below is what the model wrote.\n\n"
+         << "AI labels: " << labels.size() << ", mean confidence max(p, 1-p) = " << mean_confidence << ", "
+         << decided << " beyond 60/40.\n\n## Critique and revision\n";
+  for (const auto& t : traces) {
+    report << "\n### " << t.context.back().content << "\n\n- **Initial:** " << t.initial_response << "\n";
+    for (const auto& step : t.steps)
+      report << "- **" << step.principle << "** critique: " << step.critique << "\n  revision: " << step.revision << "\n";
+  }
+  report << "\n## AI labels\n";
+  for (const auto& l : labels)
+    report << "\n- " << l.pair.context.back().content << " | principle " << l.principle << " | P(A) = " << l.p_a
+           << "\n  (A) " << l.pair.response_a << "\n  (B) " << l.pair.response_b << "\n";
+  std::cout << "\nreal model: " << traces.size() << " critique records, " << labels.size() << " AI labels (mean confidence "
+            << mean_confidence << "), LoRA SFT and DPO done in " << static_cast<int>(seconds) << " s\nreport: "
+            << (out / "report.md").string() << "  metrics: " << (out / "metrics.json").string() << "\n";
+  return 0;
+}
+
 int run_all(const common_args& a, const run_sizes& z, const std::string& method, bool compare_constitution) {
   const auto start = std::chrono::steady_clock::now();
   const fs::path out = a.out;
@@ -376,6 +455,12 @@ int main(int argc, char** argv) {
   run->add_option("--red-team", z.red_team, "red-team prompts for SL-CAI and RL-CAI")->capture_default_str();
   run->add_option("--helpful", z.helpful, "helpful prompts")->capture_default_str();
   run->add_option("--compare-constitution", compare, "also run the 'least harmful only' constitution")->capture_default_str();
+  std::string run_prompts;
+  std::size_t real_prompts = 8;
+  bool world_mode = false;
+  run->add_flag("--world", world_mode, "run the assistant world (and its oracle) even with another --model");
+  run->add_option("--prompts", run_prompts, "a real model's red-team prompts (default: the shared HH-RLHF transcripts)");
+  run->add_option("--real-prompts", real_prompts, "red-team prompts for a real model")->capture_default_str();
 
   auto* critique = app.add_subcommand("critique", "critique-revision of prompts (4 rounds by default)");
   add_common(critique, a);
@@ -424,6 +509,13 @@ int main(int argc, char** argv) {
   add_common(eval, a);
   eval->add_option("--eval-requests", z.eval)->capture_default_str();
 
+  auto* audit = app.add_subcommand("audit", "audit a constitution: principle conflicts, coverage gaps, refusals");
+  add_common(audit, a);
+  std::string revisions_file;
+  audit->add_option("--preferences", data_file, "comparisons to label under every principle (TRL preference JSONL)")->required();
+  audit->add_option("--revisions", revisions_file, "SL-CAI records (revisions.jsonl) for the refusal audit");
+  audit->add_option("--limit", limit, "at most this many comparisons (0: all)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -434,6 +526,9 @@ int main(int argc, char** argv) {
     const fs::path out = a.out;
     fs::create_directories(out);
     if (run->parsed()) {
+      if (a.model != "embedded" && !world_mode)
+        return run_real(a, run_prompts.empty() ? std::string(CAI_SHARED_DATA_DIR "/hh-rlhf/harmless-base-test.jsonl.gz") : run_prompts,
+                        small ? 2 : real_prompts, small ? 1 : 10);
       if (small) z = {.red_team = 4, .helpful = 4, .eval = 12, .sft_steps = 2, .pm_steps = 2, .ppo_steps = 1, .dpo_steps = 2, .max_new_tokens = 12};
       return run_all(a, z, method, compare);
     }
@@ -445,7 +540,8 @@ int main(int argc, char** argv) {
       o.output = out / "revisions.jsonl";
       o.seed = a.seed;
       o.on_record = [&](const cai::revision_trace& t) { std::fprintf(stderr, "\rcritique: record %llu", static_cast<unsigned long long>(t.id + 1)); };
-      cai::self_critic<cai::native_model<cai::cpu_t>> critic(model);
+      o.chat_messages = cai::stages::is_chat(model);
+      cai::self_critic<cai::native_model<cai::cpu_t>> critic(model, {.chat_messages = o.chat_messages});
       cai::sl_cai_summary s;
       switch (rounds) {
         case 1: { cai::multi_turn<decltype(critic), 1> r(critic); s = cai::critique_revise(model, r, constitution, prompts, o); break; }
@@ -460,7 +556,7 @@ int main(int argc, char** argv) {
       auto model = cai::native_model<cai::cpu_t>::load(resolve_model(a.model));
       std::vector<cai::sft_sequence> data;
       for (const auto& t : cai::read_revision_traces(data_file))
-        data.push_back(cai::stages::to_sequence(model.tokenizer(), t.context, t.final_response()));
+        data.push_back(cai::stages::to_sequence(model, t.context, t.final_response()));
       cai::stages::train_sft(model.model(), data, training(steps, 8, lr, a.lora), a.seed, out / "checkpoint");
       cai::stages::save_policy(model, out / "policy");
       std::cout << "sft: policy written to " << (out / "policy").string() << "\n";
@@ -472,6 +568,7 @@ int main(int argc, char** argv) {
       const auto contexts = cai::stages::as_dialogues(prompts);
       cai::pair_options po;
       po.seed = a.seed;
+      po.chat_messages = cai::stages::is_chat(model);
       const auto pairs = cai::sample_pairs(model, contexts, po);
       const auto tasks = cai::draw_ranking_tasks(std::span<const cai::comparison>(pairs), constitution, a.seed);
       cai::choice_ranker<cai::native_model<cai::cpu_t>> ranker(model);
@@ -485,7 +582,7 @@ int main(int argc, char** argv) {
       const auto prefs = cai::read_preferences(data_file);
       auto p = cai::stages::train_preference_model(model, prefs, training(steps, 8, lr, a.lora), a.seed, out);
       std::vector<cai::preference_pair> pairs;
-      cai::stages::to_pairs(model.tokenizer(), prefs, &pairs, nullptr);
+      cai::stages::to_pairs(model, prefs, &pairs, nullptr);
       const auto m = cai::evaluate_preferences(p, std::span<const cai::preference_pair>(pairs));
       std::cout << "train-pm: accuracy " << m.accuracy << " calibration error " << m.calibration_error << " on the training pairs; "
                 << "model in " << (out / "model").string() << "\n";
@@ -506,6 +603,31 @@ int main(int argc, char** argv) {
       cai::stages::train_dpo(model, prefs, training(steps, 8, lr, a.lora), cai::dpo_options{}, a.seed, out / "checkpoint");
       cai::stages::save_policy(model, out / "policy");
       std::cout << "dpo: policy written to " << (out / "policy").string() << "\n";
+      return 0;
+    }
+    if (audit->parsed()) {
+      auto model = cai::native_model<cai::cpu_t>::load(resolve_model(a.model));
+      auto prefs = cai::read_preferences(data_file);
+      if (limit != 0 && prefs.size() > limit) prefs.resize(limit);
+      std::vector<cai::comparison> pairs;
+      std::vector<cai::exchange> exchanges;
+      for (const auto& p : prefs) {
+        pairs.push_back(p.pair);
+        exchanges.push_back({p.pair.context, p.pair.response_a});
+      }
+      cai::choice_ranker<cai::native_model<cai::cpu_t>> ranker(model);
+      cai::critique_judge<cai::native_model<cai::cpu_t>> judge(model);
+      cai::constitution_audit report;
+      report.constitution = constitution.name;
+      report.disagreement = cai::audit_disagreement(ranker, constitution, std::span<const cai::comparison>(pairs),
+                                                    {.swap_orders = true, .seed = a.seed});
+      report.coverage = cai::audit_coverage(judge, constitution, std::span<const cai::exchange>(exchanges), a.seed);
+      if (!revisions_file.empty()) {
+        const auto traces = cai::read_revision_traces(revisions_file);
+        report.refusals = cai::audit_refusals(std::span<const cai::revision_trace>(traces), cai::refusal_detector{});
+      }
+      std::ofstream(out / "audit.json", std::ios::trunc) << nlohmann::json(report).dump(2) << '\n';
+      std::cout << cai::audit_table(report) << "\naudit: " << (out / "audit.json").string() << "\n";
       return 0;
     }
     if (eval->parsed()) {
