@@ -37,5 +37,27 @@ class critique_judge;
 class keyword_judge;
 
 struct sgd;
+struct adamw;
+struct constant_schedule;
+struct linear_decay;
+struct cosine_decay;
+
+template <class Backend>
+class full_parameters;
+template <class Backend>
+class lora_adapters;
+struct train_options;
+struct train_result;
+struct train_progress;
+class progress_bar;
+struct checkpoint;
+template <class Backend>
+class preference_model;
+
+template <class ScoringModel>
+class choice_ranker;
+
+template <class... A>
+struct artefacts;
 
 }  // namespace cai
