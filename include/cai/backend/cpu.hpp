@@ -9,7 +9,9 @@
 ///    embeddings) sums its gradients; a null gradient pointer skips that gradient.
 ///  - Linear weights are stored as PyTorch's `nn.Linear` does: (out_features, in_features).
 ///  - `T` is `float` (the model's compute type) or `double` (used by the finite-difference tests).
-/// Matrix products go through Eigen 3.4; the rest are plain loops that the compiler vectorises.
+/// Matrix products (attention's too) go through Eigen 3.4; element-wise and row-wise kernels use Eigen's
+/// array expressions (vectorised exp and tanh) or plain loops written so that the compiler vectorises them.
+/// Every parallel loop splits its work the same way on any number of threads.
 #pragma once
 
 #include <algorithm>
@@ -49,7 +51,91 @@ template <class T>
 using vector_map = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>>;
 template <class T>
 using const_vector_map = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>;
+template <class T>
+using array_map = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <class T>
+using const_array_map = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+/// Rows of a wider row-major buffer (one head of a (T, H, D) tensor: D columns, H * D apart).
+template <class T>
+using strided_map = Eigen::Map<row_matrix<T>, 0, Eigen::OuterStride<>>;
+template <class T>
+using const_strided_map = Eigen::Map<const row_matrix<T>, 0, Eigen::OuterStride<>>;
+
+inline Eigen::Index index(std::size_t n) { return static_cast<Eigen::Index>(n); }
+
+/// Scratch that Eigen allocates aligned. Expressions are evaluated into it, and reduced over it, before
+/// they reach the caller's buffers: Eigen splits a loop over a buffer into scalar and vector parts by
+/// the buffer's address (and the scalar exp, tanh and fused multiply-adds round differently from the
+/// vector ones), so evaluating into aligned scratch makes every result independent of where the
+/// buffers lie, and so of the number of threads too.
+template <class T>
+using scratch = Eigen::Array<T, Eigen::Dynamic, 1>;
+
+/// Calls f(begin, length) over consecutive chunks of [0, n), in parallel when the work is large; the
+/// chunks do not depend on the number of threads, so neither do the results.
+template <class F>
+void for_chunks(std::size_t n, std::size_t cost_per_element, F&& f) {
+  constexpr std::size_t chunk = 4096;
+  const std::size_t chunks = (n + chunk - 1) / chunk;
+  (void)cost_per_element;  // only read by the OpenMP pragma
+  CAI_PARALLEL_FOR(n * cost_per_element)
+  for (std::size_t i = 0; i < chunks; ++i) f(i * chunk, std::min(chunk, n - i * chunk));
+}
+
+/// out[c] += sum over rows n of *row(n, c), for c in [0, C): blocks of 16 columns in parallel, rows in
+/// order, so every column sums in the same order whatever the threads and the addresses.
+template <class T, class Row>
+void column_sums(T* out, std::size_t N, std::size_t C, Row&& row) {
+  constexpr int W = 16;
+  using lanes = Eigen::Array<T, W, 1>;
+  const std::size_t blocks = (C + W - 1) / W;
+  CAI_PARALLEL_FOR(N * C)
+  for (std::size_t cb = 0; cb < blocks; ++cb) {
+    const std::size_t c0 = cb * W;
+    if (c0 + W <= C) {
+      lanes acc = lanes::Zero();
+      for (std::size_t n = 0; n < N; ++n) acc += Eigen::Map<const lanes>(row(n, c0));
+      for (int j = 0; j < W; ++j) out[c0 + static_cast<std::size_t>(j)] += acc[j];
+    } else {
+      for (std::size_t c = c0; c < C; ++c) {
+        T sum = 0;
+        for (std::size_t n = 0; n < N; ++n) sum += *row(n, c);
+        out[c] += sum;
+      }
+    }
+  }
+}
+
+/// Calls f(first, count) over 8 slices of [0, rows) (multiples of 16 rows, at least 64) in cai's own
+/// parallel loop, each slice a serial Eigen product (Eigen does not start threads inside a parallel
+/// region). Left to split a product over threads itself, Eigen picks its depth blocking from the thread
+/// count, and long inner dimensions then round differently on 1 and 2 threads; slices that depend only
+/// on the shape give the same bits on any number of threads.
+template <class F>
+void for_gemm_slices(Eigen::Index rows, F&& f) {
+  const Eigen::Index slice = std::max<Eigen::Index>(64, ((rows + 7) / 8 + 15) / 16 * 16);
+  const Eigen::Index slices = (rows + slice - 1) / slice;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static)
+#endif
+  for (Eigen::Index i = 0; i < slices; ++i) f(i * slice, std::min(slice, rows - i * slice));
+}
+
+/// Calls f(first, last) over blocks of 16 rows of [0, N), in parallel when `work` is large.
+template <class F>
+void for_row_blocks(std::size_t N, std::size_t work, F&& f) {
+  constexpr std::size_t rows = 16;
+  const std::size_t blocks = (N + rows - 1) / rows;
+  (void)work;  // only read by the OpenMP pragma
+  CAI_PARALLEL_FOR(work)
+  for (std::size_t i = 0; i < blocks; ++i) f(i * rows, std::min(N, i * rows + rows));
+}
 }  // namespace detail
+
+/// How a backward kernel treats its input-gradient buffer: `accumulate` (+=, the default and the contract
+/// of every backward kernel) or `overwrite` (=, for a fresh buffer: no zero-fill beforehand). Parameter
+/// gradients always accumulate.
+enum class grad_mode { accumulate, overwrite };
 
 // ---------------------------------------------------------------------------------------------------
 // Element-wise helpers that the model composes layers with
@@ -126,42 +212,120 @@ void embedding_backward(cpu_t, T* dtable, const T* dout, const std::int32_t* ids
 // ---------------------------------------------------------------------------------------------------
 // Linear layer
 
+namespace detail {
+/// out[n, o] = bias[o] + in[n, :] . weight[o, :] for R rows of `in` (few rows: a decode step); each
+/// weight row is read once and multiplied with the R input rows while it is in cache, where a general
+/// matrix product would first copy (pack) the whole weight matrix. Partial sums run in the lanes of one
+/// Eigen packet per row, in a fixed order, so every result is computed the same way on any thread.
+template <std::size_t R, class T>
+void matmul_rows(T* out, const T* in, const T* weight, const T* bias, std::size_t C, std::size_t OC,
+                 std::size_t o_begin, std::size_t o_end) {
+  // out: (R, OC) rows OC apart   in: (R, C)   weight: (OC, C)   bias: (OC)
+  // lanes of partial sums: one SIMD register each (R independent chains of fused multiply-adds)
+  constexpr int L = Eigen::internal::packet_traits<T>::size;
+  using lanes = Eigen::Array<T, L, 1>;
+  using lanes_map = Eigen::Map<const lanes>;
+  for (std::size_t o = o_begin; o < o_end; ++o) {
+    const T* w = weight + o * C;
+    lanes acc[R];
+    for (std::size_t r = 0; r < R; ++r) acc[r].setZero();
+    std::size_t c = 0;
+    for (; c + L <= C; c += L) {
+      const lanes wc = lanes_map(w + c);
+      for (std::size_t r = 0; r < R; ++r) acc[r] += lanes_map(in + r * C + c) * wc;
+    }
+    for (std::size_t r = 0; r < R; ++r) {
+      T sum = acc[r].sum();
+      for (std::size_t cc = c; cc < C; ++cc) sum += in[r * C + cc] * w[cc];
+      out[r * OC + o] = sum + (bias != nullptr ? bias[o] : T(0));
+    }
+  }
+}
+
+/// The matrix product of a few rows (N < small_rows) without packing: weight rows in parallel blocks.
+inline constexpr std::size_t small_rows = 24;
+
+template <class T>
+void matmul_forward_small(T* out, const T* in, const T* weight, const T* bias, std::size_t N, std::size_t C,
+                          std::size_t OC) {
+  // out: (N, OC)   in: (N, C)   weight: (OC, C)   bias: (OC)
+  constexpr std::size_t block = 16;  // weight rows per parallel iteration
+  const std::size_t blocks = (OC + block - 1) / block;
+  CAI_PARALLEL_FOR(N * C * OC)
+  for (std::size_t ob = 0; ob < blocks; ++ob) {
+    const std::size_t o0 = ob * block, o1 = std::min(OC, o0 + block);
+    std::size_t n = 0;
+    for (; n + 8 <= N; n += 8) matmul_rows<8>(out + n * OC, in + n * C, weight, bias, C, OC, o0, o1);
+    if (N - n >= 4) {
+      matmul_rows<4>(out + n * OC, in + n * C, weight, bias, C, OC, o0, o1);
+      n += 4;
+    }
+    switch (N - n) {
+      case 3: matmul_rows<3>(out + n * OC, in + n * C, weight, bias, C, OC, o0, o1); break;
+      case 2: matmul_rows<2>(out + n * OC, in + n * C, weight, bias, C, OC, o0, o1); break;
+      case 1: matmul_rows<1>(out + n * OC, in + n * C, weight, bias, C, OC, o0, o1); break;
+      default: break;
+    }
+  }
+}
+
+template <class T>
+void matmul_backward(T* din, T* dweight, T* dbias, const T* dout, const T* in, const T* weight, std::size_t N,
+                     std::size_t C, std::size_t OC, bool overwrite_din) {
+  // din: (N, C)   dweight: (OC, C)   dbias: (OC)   dout: (N, OC)   in: (N, C)   weight: (OC, C)
+  const auto n = index(N), c = index(C), oc = index(OC);
+  const_matrix_map<T> g(dout, n, oc);
+  if (din != nullptr) {
+    matrix_map<T> dx(din, n, c);
+    const_matrix_map<T> w(weight, oc, c);
+    for_gemm_slices(n, [&](Eigen::Index r0, Eigen::Index rows) {
+      if (overwrite_din)
+        dx.middleRows(r0, rows).noalias() = g.middleRows(r0, rows) * w;
+      else
+        dx.middleRows(r0, rows).noalias() += g.middleRows(r0, rows) * w;
+    });
+  }
+  if (dweight != nullptr) {
+    matrix_map<T> dw(dweight, oc, c);
+    const_matrix_map<T> x(in, n, c);
+    for_gemm_slices(oc, [&](Eigen::Index r0, Eigen::Index rows) {
+      dw.middleRows(r0, rows).noalias() += g.middleCols(r0, rows).transpose() * x;
+    });
+  }
+  if (dbias != nullptr) column_sums(dbias, N, OC, [dout, OC](std::size_t n, std::size_t c) { return dout + n * OC + c; });
+}
+}  // namespace detail
+
 /// out = in @ weight^T + bias (bias may be null).
 template <class T>
 void matmul_forward(cpu_t, T* out, const T* in, const T* weight, const T* bias, std::size_t N, std::size_t C,
                     std::size_t OC) {
   // out: (N, OC)   in: (N, C)   weight: (OC, C)   bias: (OC)
-  detail::matrix_map<T> o(out, static_cast<Eigen::Index>(N), static_cast<Eigen::Index>(OC));
-  detail::const_matrix_map<T> x(in, static_cast<Eigen::Index>(N), static_cast<Eigen::Index>(C));
-  detail::const_matrix_map<T> w(weight, static_cast<Eigen::Index>(OC), static_cast<Eigen::Index>(C));
-  o.noalias() = x * w.transpose();
-  if (bias != nullptr) {
-    detail::const_vector_map<T> b(bias, static_cast<Eigen::Index>(OC));
-    o.rowwise() += b.transpose();
+  if (N < detail::small_rows) {
+    detail::matmul_forward_small(out, in, weight, bias, N, C, OC);
+    return;
   }
+  detail::matrix_map<T> o(out, detail::index(N), detail::index(OC));
+  detail::const_matrix_map<T> x(in, detail::index(N), detail::index(C));
+  detail::const_matrix_map<T> w(weight, detail::index(OC), detail::index(C));
+  detail::for_gemm_slices(detail::index(N), [&](Eigen::Index r0, Eigen::Index rows) {
+    auto os = o.middleRows(r0, rows);
+    if (bias != nullptr) {  // Eigen zero-fills the output before accumulating the product: start from the bias
+      os.rowwise() = detail::const_vector_map<T>(bias, detail::index(OC)).transpose();
+      os.noalias() += x.middleRows(r0, rows) * w.transpose();
+    } else {
+      os.noalias() = x.middleRows(r0, rows) * w.transpose();
+    }
+  });
 }
 
-/// din += dout @ weight; dweight += dout^T @ in; dbias += column sums of dout. Null gradients are skipped.
+/// din += dout @ weight (din = ... with grad_mode::overwrite); dweight += dout^T @ in; dbias += column
+/// sums of dout. Null gradients are skipped.
 template <class T>
 void matmul_backward(cpu_t, T* din, T* dweight, T* dbias, const T* dout, const T* in, const T* weight,
-                     std::size_t N, std::size_t C, std::size_t OC) {
+                     std::size_t N, std::size_t C, std::size_t OC, grad_mode din_mode = grad_mode::accumulate) {
   // din: (N, C)   dweight: (OC, C)   dbias: (OC)   dout: (N, OC)   in: (N, C)   weight: (OC, C)
-  const auto n = static_cast<Eigen::Index>(N), c = static_cast<Eigen::Index>(C), oc = static_cast<Eigen::Index>(OC);
-  detail::const_matrix_map<T> g(dout, n, oc);
-  if (din != nullptr) {
-    detail::matrix_map<T> dx(din, n, c);
-    detail::const_matrix_map<T> w(weight, oc, c);
-    dx.noalias() += g * w;
-  }
-  if (dweight != nullptr) {
-    detail::matrix_map<T> dw(dweight, oc, c);
-    detail::const_matrix_map<T> x(in, n, c);
-    dw.noalias() += g.transpose() * x;
-  }
-  if (dbias != nullptr) {
-    detail::vector_map<T> db(dbias, oc);
-    db += g.colwise().sum().transpose();
-  }
+  detail::matmul_backward(din, dweight, dbias, dout, in, weight, N, C, OC, din_mode == grad_mode::overwrite);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -172,60 +336,80 @@ template <class T>
 void layernorm_forward(cpu_t, T* out, T* mean, T* rstd, const T* in, const T* weight, const T* bias,
                        std::size_t N, std::size_t C, T eps) {
   // out: (N, C)   mean, rstd: (N)   in: (N, C)   weight, bias: (C)
-  CAI_PARALLEL_FOR(N * C)
-  for (std::size_t n = 0; n < N; ++n) {
-    const T* x = in + n * C;
-    T m = 0;
-    for (std::size_t c = 0; c < C; ++c) m += x[c];
-    m /= static_cast<T>(C);
-    T v = 0;
-    for (std::size_t c = 0; c < C; ++c) v += (x[c] - m) * (x[c] - m);
-    v /= static_cast<T>(C);
-    const T s = T(1) / std::sqrt(v + eps);
-    T* o = out + n * C;
-    for (std::size_t c = 0; c < C; ++c) o[c] = (x[c] - m) * s * weight[c] + (bias != nullptr ? bias[c] : T(0));
-    mean[n] = m;
-    rstd[n] = s;
-  }
+  const auto c = detail::index(C);
+  detail::const_array_map<T> w(weight, c);
+  detail::for_row_blocks(N, N * C, [&](std::size_t n0, std::size_t n1) {
+    detail::scratch<T> t(c);
+    for (std::size_t n = n0; n < n1; ++n) {
+      detail::const_array_map<T> x(in + n * C, c);
+      t = x;
+      const T m = t.sum() / static_cast<T>(C);
+      t -= m;
+      const T s = T(1) / std::sqrt(t.square().sum() / static_cast<T>(C) + eps);
+      if (bias != nullptr)
+        t = t * s * w + detail::const_array_map<T>(bias, c);
+      else
+        t = t * s * w;
+      detail::array_map<T>(out + n * C, c) = t;
+      mean[n] = m;
+      rstd[n] = s;
+    }
+  });
 }
 
 template <class T>
 void layernorm_backward(cpu_t, T* din, T* dweight, T* dbias, const T* dout, const T* in, const T* weight,
                         const T* mean, const T* rstd, std::size_t N, std::size_t C) {
   // din: (N, C)   dweight, dbias: (C)   dout, in: (N, C)   weight: (C)   mean, rstd: (N)
+  const auto c = detail::index(C);
   if (din != nullptr) {
-    CAI_PARALLEL_FOR(N * C)
-    for (std::size_t n = 0; n < N; ++n) {
-      const T* x = in + n * C;
-      const T* g = dout + n * C;
-      const T m = mean[n], s = rstd[n];
-      T g_mean = 0, g_norm_mean = 0;  // means of dnorm and dnorm * norm
-      for (std::size_t c = 0; c < C; ++c) {
-        const T norm = (x[c] - m) * s;
-        const T dnorm = weight[c] * g[c];
-        g_mean += dnorm;
-        g_norm_mean += dnorm * norm;
+    detail::const_array_map<T> w(weight, c);
+    detail::for_row_blocks(N, N * C, [&](std::size_t n0, std::size_t n1) {
+      detail::scratch<T> wg(c), norm(c);
+      for (std::size_t n = n0; n < n1; ++n) {
+        detail::const_array_map<T> x(in + n * C, c), g(dout + n * C, c);
+        const T m = mean[n], s = rstd[n];
+        wg = w * g;  // dnorm
+        norm = (x - m) * s;
+        const T g_mean = wg.sum() / static_cast<T>(C);  // means of dnorm and dnorm * norm
+        const T g_norm_mean = (wg * norm).sum() / static_cast<T>(C);
+        wg = (wg - g_mean - norm * g_norm_mean) * s;
+        detail::array_map<T>(din + n * C, c) += wg;
       }
-      g_mean /= static_cast<T>(C);
-      g_norm_mean /= static_cast<T>(C);
-      for (std::size_t c = 0; c < C; ++c) {
-        const T norm = (x[c] - m) * s;
-        din[n * C + c] += (weight[c] * g[c] - g_mean - norm * g_norm_mean) * s;
-      }
-    }
+    });
   }
   if (dweight == nullptr && dbias == nullptr) return;
-  // the parameter gradients sum over rows: one column per thread, rows in order
+  // the parameter gradients sum over rows: a block of 16 columns per thread, rows in order
+  constexpr int W = 16;
+  using lanes = Eigen::Array<T, W, 1>;
+  using lanes_map = Eigen::Map<const lanes>;
+  const std::size_t blocks = (C + W - 1) / W;
   CAI_PARALLEL_FOR(N * C)
-  for (std::size_t c = 0; c < C; ++c) {
-    T dw = 0, db = 0;
-    for (std::size_t n = 0; n < N; ++n) {
-      const T g = dout[n * C + c];
-      dw += (in[n * C + c] - mean[n]) * rstd[n] * g;
-      db += g;
+  for (std::size_t cb = 0; cb < blocks; ++cb) {
+    const std::size_t c0 = cb * W;
+    if (c0 + W <= C) {
+      lanes dw = lanes::Zero(), db = lanes::Zero();
+      for (std::size_t n = 0; n < N; ++n) {
+        const lanes g = lanes_map(dout + n * C + c0);
+        dw += (lanes_map(in + n * C + c0) - mean[n]) * rstd[n] * g;
+        db += g;
+      }
+      for (int j = 0; j < W; ++j) {
+        if (dweight != nullptr) dweight[c0 + static_cast<std::size_t>(j)] += dw[j];
+        if (dbias != nullptr) dbias[c0 + static_cast<std::size_t>(j)] += db[j];
+      }
+    } else {
+      for (std::size_t c = c0; c < C; ++c) {
+        T dw = 0, db = 0;
+        for (std::size_t n = 0; n < N; ++n) {
+          const T g = dout[n * C + c];
+          dw += (in[n * C + c] - mean[n]) * rstd[n] * g;
+          db += g;
+        }
+        if (dweight != nullptr) dweight[c] += dw;
+        if (dbias != nullptr) dbias[c] += db;
+      }
     }
-    if (dweight != nullptr) dweight[c] += dw;
-    if (dbias != nullptr) dbias[c] += db;
   }
 }
 
@@ -280,28 +464,32 @@ template <class T>
 constexpr T gelu_k1 = T(0.044715);
 }  // namespace detail
 
-/// GELU, tanh form (GPT-2): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+/// GELU, tanh form (GPT-2): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). Eigen's vectorised tanh.
 template <class T>
 void gelu_forward(cpu_t, T* out, const T* in, std::size_t n) {
   // out, in: (n)
-  CAI_PARALLEL_FOR(n * 16)
-  for (std::size_t i = 0; i < n; ++i) {
-    const T x = in[i];
-    out[i] = T(0.5) * x * (T(1) + std::tanh(detail::gelu_k0<T> * (x + detail::gelu_k1<T> * x * x * x)));
-  }
+  detail::for_chunks(n, 16, [&](std::size_t b, std::size_t len) {
+    detail::const_array_map<T> x(in + b, detail::index(len));
+    detail::scratch<T> t = T(0.5) * x * (T(1) + (detail::gelu_k0<T> * (x + detail::gelu_k1<T> * x.cube())).tanh());
+    detail::array_map<T>(out + b, detail::index(len)) = t;
+  });
 }
 
+/// din += dout * gelu'(in) (din = ... with grad_mode::overwrite).
 template <class T>
-void gelu_backward(cpu_t, T* din, const T* in, const T* dout, std::size_t n) {
+void gelu_backward(cpu_t, T* din, const T* in, const T* dout, std::size_t n, grad_mode mode = grad_mode::accumulate) {
   // din, in, dout: (n)
-  CAI_PARALLEL_FOR(n * 16)
-  for (std::size_t i = 0; i < n; ++i) {
-    const T x = in[i];
-    const T u = detail::gelu_k0<T> * (x + detail::gelu_k1<T> * x * x * x);
-    const T t = std::tanh(u);
-    const T du = detail::gelu_k0<T> * (T(1) + T(3) * detail::gelu_k1<T> * x * x);
-    din[i] += dout[i] * (T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * du);
-  }
+  detail::for_chunks(n, 16, [&](std::size_t b, std::size_t len) {
+    const auto l = detail::index(len);
+    detail::const_array_map<T> x(in + b, l), g(dout + b, l);
+    detail::scratch<T> t = (detail::gelu_k0<T> * (x + detail::gelu_k1<T> * x.cube())).tanh();
+    t = g * (T(0.5) * (T(1) + t) +
+             T(0.5) * x * (T(1) - t.square()) * detail::gelu_k0<T> * (T(1) + T(3) * detail::gelu_k1<T> * x.square()));
+    if (mode == grad_mode::overwrite)
+      detail::array_map<T>(din + b, l) = t;
+    else
+      detail::array_map<T>(din + b, l) += t;
+  });
 }
 
 /// SwiGLU (Llama's MLP): out = silu(gate) * up, silu(x) = x / (1 + exp(-x)).
@@ -379,9 +567,99 @@ void rope_backward(cpu_t, T* dx, const std::int32_t* positions, std::size_t BT, 
 // ---------------------------------------------------------------------------------------------------
 // Causal grouped-query attention
 
+namespace detail {
+/// Query rows per block of the causal attention products: block r0..r0+rows only needs keys 0..r0+rows.
+inline constexpr std::size_t attention_block = 64;
+
+/// attention_forward over q, k, v rows `ldq`, `ldk`, `ldv` elements apart and out rows `ldo` apart
+/// (so q, k and v can be read in place from a fused projection).
+template <class T>
+void attention_forward(T* out, T* att, const T* q, const T* k, const T* v, std::size_t B, std::size_t Tn,
+                       std::size_t H, std::size_t KVH, std::size_t D, std::size_t ldo, std::size_t ldq,
+                       std::size_t ldk, std::size_t ldv) {
+  // out: (B, T, ldo)   att: (B, H, T, T)   q: (B, T, ldq)   k: (B, T, ldk)   v: (B, T, ldv)
+  const std::size_t group = H / KVH;
+  const T scale = T(1) / std::sqrt(static_cast<T>(D));
+  const Eigen::Index t_ = index(Tn), d_ = index(D), bs = index(attention_block);
+  CAI_PARALLEL_FOR(B * H * Tn * Tn * D)
+  for (std::size_t bh = 0; bh < B * H; ++bh) {
+    const std::size_t b = bh / H, h = bh % H, kh = h / group;
+    const_strided_map<T> Q(q + b * Tn * ldq + h * D, t_, d_, Eigen::OuterStride<>(index(ldq)));
+    const_strided_map<T> K(k + b * Tn * ldk + kh * D, t_, d_, Eigen::OuterStride<>(index(ldk)));
+    const_strided_map<T> V(v + b * Tn * ldv + kh * D, t_, d_, Eigen::OuterStride<>(index(ldv)));
+    strided_map<T> O(out + b * Tn * ldo + h * D, t_, d_, Eigen::OuterStride<>(index(ldo)));
+    matrix_map<T> A(att + bh * Tn * Tn, t_, t_);
+    scratch<T> p(t_);
+    for (Eigen::Index r0 = 0; r0 < t_; r0 += bs) {
+      const Eigen::Index rows = std::min(bs, t_ - r0), e = r0 + rows;
+      A.block(r0, 0, rows, e).noalias() = Q.middleRows(r0, rows) * K.topRows(e).transpose();
+      for (Eigen::Index t = r0; t < e; ++t) {  // softmax of the scaled scores over keys 0..t
+        auto a = A.row(t).head(t + 1).array();
+        const T m = a.maxCoeff();
+        p.head(t + 1) = ((a - m) * scale).exp();
+        a = p.head(t + 1) / p.head(t + 1).sum();
+        A.row(t).tail(t_ - t - 1).setZero();
+      }
+      O.middleRows(r0, rows).noalias() = A.block(r0, 0, rows, e) * V.topRows(e);
+    }
+  }
+}
+
+/// attention_backward with row strides as in attention_forward: dq rows ldq apart, dk ldk, dv ldv.
+template <class T>
+void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v, const T* att,
+                        std::size_t B, std::size_t Tn, std::size_t H, std::size_t KVH, std::size_t D,
+                        std::size_t ldo, std::size_t ldq, std::size_t ldk, std::size_t ldv) {
+  const std::size_t group = H / KVH;
+  const T scale = T(1) / std::sqrt(static_cast<T>(D));
+  const Eigen::Index t_ = index(Tn), d_ = index(D), bs = index(attention_block);
+  // one (sequence, key/value head) per iteration: it alone writes that head's dk and dv, and the dq of
+  // the query heads that share it
+  CAI_PARALLEL_FOR(B * H * Tn * Tn * D)
+  for (std::size_t bk = 0; bk < B * KVH; ++bk) {
+    const std::size_t b = bk / KVH, kh = bk % KVH;
+    const_strided_map<T> K(k + b * Tn * ldk + kh * D, t_, d_, Eigen::OuterStride<>(index(ldk)));
+    const_strided_map<T> V(v + b * Tn * ldv + kh * D, t_, d_, Eigen::OuterStride<>(index(ldv)));
+    strided_map<T> dK(dk + b * Tn * ldk + kh * D, t_, d_, Eigen::OuterStride<>(index(ldk)));
+    strided_map<T> dV(dv + b * Tn * ldv + kh * D, t_, d_, Eigen::OuterStride<>(index(ldv)));
+    row_matrix<T> dS(std::min(bs, t_), t_);  // d(scores) of one block of query rows
+    scratch<T> p(t_);
+    for (std::size_t h = kh * group; h < (kh + 1) * group; ++h) {
+      const_strided_map<T> Q(q + b * Tn * ldq + h * D, t_, d_, Eigen::OuterStride<>(index(ldq)));
+      const_strided_map<T> G(dout + b * Tn * ldo + h * D, t_, d_, Eigen::OuterStride<>(index(ldo)));
+      strided_map<T> dQ(dq + b * Tn * ldq + h * D, t_, d_, Eigen::OuterStride<>(index(ldq)));
+      const_matrix_map<T> A(att + (b * H + h) * Tn * Tn, t_, t_);
+      for (Eigen::Index r0 = 0; r0 < t_; r0 += bs) {
+        const Eigen::Index rows = std::min(bs, t_ - r0), e = r0 + rows;
+        const auto Ab = A.block(r0, 0, rows, e);
+        auto dSb = dS.topLeftCorner(rows, e);
+        // through the weighted sum of values
+        dSb.noalias() = G.middleRows(r0, rows) * V.topRows(e).transpose();
+        dV.topRows(e).noalias() += Ab.transpose() * G.middleRows(r0, rows);
+        // through the softmax: dscore = a * (datt - sum(datt * a)) * scale
+        for (Eigen::Index i = 0; i < rows; ++i) {
+          const Eigen::Index len = r0 + i + 1;
+          const auto a = Ab.row(i).head(len).array();
+          auto da = dSb.row(i).head(len).array();
+          p.head(len) = a * da;
+          const T dot = p.head(len).sum();
+          p.head(len) = a * (da - dot) * scale;
+          da = p.head(len);
+          dSb.row(i).tail(e - len).setZero();
+        }
+        // through the scaled dot products
+        dQ.middleRows(r0, rows).noalias() += dSb * K.topRows(e);
+        dK.topRows(e).noalias() += dSb.transpose() * Q.middleRows(r0, rows);
+      }
+    }
+  }
+}
+}  // namespace detail
+
 /// out = softmax(q k^T / sqrt(D) + causal mask) v, per sequence and head; KVH key/value heads are shared
 /// by H / KVH query heads each (grouped-query attention; KVH == H is multi-head attention).
-/// Saves the attention probabilities for the backward pass.
+/// Saves the attention probabilities for the backward pass. The products run through Eigen, one block of
+/// query rows at a time over the keys the causal mask lets it see.
 /// @pre H % KVH == 0.
 template <class T>
 void attention_forward(cpu_t, T* out, T* att, const T* q, const T* k, const T* v, std::size_t B, std::size_t Tn,
@@ -390,84 +668,40 @@ void attention_forward(cpu_t, T* out, T* att, const T* q, const T* k, const T* v
   if (KVH == 0 || H % KVH != 0)
     throw config_error("attention_forward: " + std::to_string(H) + " query heads cannot share " +
                        std::to_string(KVH) + " key/value heads");
-  const std::size_t group = H / KVH;
-  const T scale = T(1) / std::sqrt(static_cast<T>(D));
-  CAI_PARALLEL_FOR(B * H * Tn * Tn * D)
-  for (std::size_t bh = 0; bh < B * H; ++bh) {
-      const std::size_t b = bh / H, h = bh % H;
-      const std::size_t kh = h / group;
-      for (std::size_t t = 0; t < Tn; ++t) {
-        const T* qt = q + ((b * Tn + t) * H + h) * D;
-        T* a = att + ((b * H + h) * Tn + t) * Tn;
-        T maxv = -std::numeric_limits<T>::infinity();
-        for (std::size_t s = 0; s <= t; ++s) {
-          const T* ks = k + ((b * Tn + s) * KVH + kh) * D;
-          T dot = 0;
-          for (std::size_t d = 0; d < D; ++d) dot += qt[d] * ks[d];
-          a[s] = dot * scale;
-          maxv = std::max(maxv, a[s]);
-        }
-        T sum = 0;
-        for (std::size_t s = 0; s <= t; ++s) {
-          a[s] = std::exp(a[s] - maxv);
-          sum += a[s];
-        }
-        for (std::size_t s = 0; s <= t; ++s) a[s] /= sum;
-        for (std::size_t s = t + 1; s < Tn; ++s) a[s] = 0;
-        T* o = out + ((b * Tn + t) * H + h) * D;
-        std::fill_n(o, D, T(0));
-        for (std::size_t s = 0; s <= t; ++s) {
-          const T* vs = v + ((b * Tn + s) * KVH + kh) * D;
-          for (std::size_t d = 0; d < D; ++d) o[d] += a[s] * vs[d];
-        }
-      }
-    }
+  detail::attention_forward(out, att, q, k, v, B, Tn, H, KVH, D, H * D, H * D, KVH * D, KVH * D);
 }
 
 template <class T>
 void attention_backward(cpu_t, T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v, const T* att,
                         std::size_t B, std::size_t Tn, std::size_t H, std::size_t KVH, std::size_t D) {
   // dq: (B, T, H, D)   dk, dv: (B, T, KVH, D)   dout, q: (B, T, H, D)   k, v: (B, T, KVH, D)   att: (B, H, T, T)
-  const std::size_t group = H / KVH;
-  const T scale = T(1) / std::sqrt(static_cast<T>(D));
-  // one (sequence, key/value head) per iteration: it alone writes that head's dk and dv, and the dq of
-  // the query heads that share it
-  CAI_PARALLEL_FOR(B * H * Tn * Tn * D)
-  for (std::size_t bk = 0; bk < B * KVH; ++bk) {
-    const std::size_t b = bk / KVH, kh = bk % KVH;
-    std::vector<T> datt(Tn);
-    for (std::size_t h = kh * group; h < (kh + 1) * group; ++h) {
-      for (std::size_t t = 0; t < Tn; ++t) {
-        const T* a = att + ((b * H + h) * Tn + t) * Tn;
-        const T* g = dout + ((b * Tn + t) * H + h) * D;
-        // through the weighted sum of values
-        T dot_sum = 0;
-        for (std::size_t s = 0; s <= t; ++s) {
-          const T* vs = v + ((b * Tn + s) * KVH + kh) * D;
-          T* dvs = dv + ((b * Tn + s) * KVH + kh) * D;
-          T da = 0;
-          for (std::size_t d = 0; d < D; ++d) {
-            da += g[d] * vs[d];
-            dvs[d] += a[s] * g[d];
-          }
-          datt[s] = da;
-          dot_sum += da * a[s];
-        }
-        // through the softmax and the scaled dot products
-        const T* qt = q + ((b * Tn + t) * H + h) * D;
-        T* dqt = dq + ((b * Tn + t) * H + h) * D;
-        for (std::size_t s = 0; s <= t; ++s) {
-          const T dscore = a[s] * (datt[s] - dot_sum) * scale;
-          const T* ks = k + ((b * Tn + s) * KVH + kh) * D;
-          T* dks = dk + ((b * Tn + s) * KVH + kh) * D;
-          for (std::size_t d = 0; d < D; ++d) {
-            dqt[d] += dscore * ks[d];
-            dks[d] += dscore * qt[d];
-          }
-        }
-      }
-    }
-  }
+  detail::attention_backward(dq, dk, dv, dout, q, k, v, att, B, Tn, H, KVH, D, H * D, H * D, KVH * D, KVH * D);
+}
+
+/// Row strides, in elements, of the (B * T) rows of attention's operands: lets q, k and v (and their
+/// gradients) be read and written in place inside a fused (B, T, q + k + v) projection.
+struct attention_strides {
+  std::size_t out, q, k, v;
+};
+
+/// attention_forward over rows `strides` apart: out (B, T, strides.out), q (B, T, strides.q), k and v
+/// likewise; head h of a row is at offset h * D.
+template <class T>
+void attention_forward(cpu_t, T* out, T* att, const T* q, const T* k, const T* v, std::size_t B, std::size_t Tn,
+                       std::size_t H, std::size_t KVH, std::size_t D, attention_strides strides) {
+  if (KVH == 0 || H % KVH != 0)
+    throw config_error("attention_forward: " + std::to_string(H) + " query heads cannot share " +
+                       std::to_string(KVH) + " key/value heads");
+  detail::attention_forward(out, att, q, k, v, B, Tn, H, KVH, D, strides.out, strides.q, strides.k, strides.v);
+}
+
+/// attention_backward over rows `strides` apart: dout as out, dq as q, dk as k, dv as v.
+template <class T>
+void attention_backward(cpu_t, T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v, const T* att,
+                        std::size_t B, std::size_t Tn, std::size_t H, std::size_t KVH, std::size_t D,
+                        attention_strides strides) {
+  detail::attention_backward(dq, dk, dv, dout, q, k, v, att, B, Tn, H, KVH, D, strides.out, strides.q, strides.k,
+                             strides.v);
 }
 
 /// Attention of new query rows over a key/value cache (KV-cached decoding): row n belongs to the
@@ -484,33 +718,26 @@ void attention_cached_forward(cpu_t, T* out, const T* q, const T* kcache, const 
     if (static_cast<std::size_t>(positions[n]) >= max_len)
       throw config_error("attention_cached_forward: position " + std::to_string(positions[n]) +
                          " is beyond the cache length " + std::to_string(max_len));
+  const auto d_ = detail::index(D);
   CAI_PARALLEL_FOR(N * H * max_len * D)
   for (std::size_t n = 0; n < N; ++n) {
-    std::vector<T> a(max_len);
+    Eigen::Matrix<T, Eigen::Dynamic, 1> a(detail::index(max_len));
     const std::size_t slot = static_cast<std::size_t>(slots[n]);
-    const std::size_t len = static_cast<std::size_t>(positions[n]) + 1;
+    const auto len = detail::index(static_cast<std::size_t>(positions[n]) + 1);
     const T* kbase = kcache + slot * max_len * KVH * D;
     const T* vbase = vcache + slot * max_len * KVH * D;
     for (std::size_t h = 0; h < H; ++h) {
       const std::size_t kh = h / group;
-      const T* qh = q + (n * H + h) * D;
-      T maxv = -std::numeric_limits<T>::infinity();
-      for (std::size_t s = 0; s < len; ++s) {
-        const T* ks = kbase + (s * KVH + kh) * D;
-        T dot = 0;
-        for (std::size_t d = 0; d < D; ++d) dot += qh[d] * ks[d];
-        a[s] = dot * scale;
-        maxv = std::max(maxv, a[s]);
-      }
-      T sum = 0;
-      for (std::size_t s = 0; s < len; ++s) sum += (a[s] = std::exp(a[s] - maxv));
-      T* o = out + (n * H + h) * D;
-      std::fill_n(o, D, T(0));
-      for (std::size_t s = 0; s < len; ++s) {
-        const T w = a[s] / sum;
-        const T* vs = vbase + (s * KVH + kh) * D;
-        for (std::size_t d = 0; d < D; ++d) o[d] += w * vs[d];
-      }
+      detail::const_strided_map<T> K(kbase + kh * D, len, d_, Eigen::OuterStride<>(detail::index(KVH * D)));
+      detail::const_strided_map<T> V(vbase + kh * D, len, d_, Eigen::OuterStride<>(detail::index(KVH * D)));
+      detail::const_vector_map<T> qh(q + (n * H + h) * D, d_);
+      detail::vector_map<T> o(out + (n * H + h) * D, d_);
+      auto s = a.head(len);
+      s.noalias() = K * qh;
+      const T m = s.maxCoeff();
+      s = ((s.array() - m) * scale).exp().matrix();
+      s /= s.sum();
+      o.noalias() = V.transpose() * s;
     }
   }
 }
@@ -522,15 +749,15 @@ void attention_cached_forward(cpu_t, T* out, const T* q, const T* kcache, const 
 template <class T>
 void softmax_forward(cpu_t, T* out, const T* in, std::size_t N, std::size_t V) {
   // out, in: (N, V)
-  CAI_PARALLEL_FOR(N * V)
-  for (std::size_t n = 0; n < N; ++n) {
-    const T* x = in + n * V;
-    T* o = out + n * V;
-    const T m = *std::max_element(x, x + V);
-    T sum = 0;
-    for (std::size_t i = 0; i < V; ++i) sum += (o[i] = std::exp(x[i] - m));
-    for (std::size_t i = 0; i < V; ++i) o[i] /= sum;
-  }
+  const auto v = detail::index(V);
+  detail::for_row_blocks(N, N * V, [&](std::size_t n0, std::size_t n1) {
+    detail::scratch<T> p(v);
+    for (std::size_t n = n0; n < n1; ++n) {
+      detail::const_array_map<T> x(in + n * V, v);
+      p = (x - x.maxCoeff()).exp();
+      detail::array_map<T>(out + n * V, v) = p / p.sum();
+    }
+  });
 }
 
 /// Token cross-entropy: losses[n] = logsumexp(logits[n, :]) - logits[n, targets[n]]; a target of -1 masks
@@ -544,31 +771,52 @@ void crossentropy_forward(cpu_t, T* losses, T* lse, const T* logits, const std::
     if (targets[n] < -1 || targets[n] >= static_cast<std::int32_t>(V))
       throw validation_error("crossentropy_forward: target " + std::to_string(targets[n]) + " at row " +
                              std::to_string(n) + " is outside the vocabulary of " + std::to_string(V));
-  CAI_PARALLEL_FOR(N * V)
-  for (std::size_t n = 0; n < N; ++n) {
-    const T* x = logits + n * V;
-    const T m = *std::max_element(x, x + V);
-    T sum = 0;
-    for (std::size_t i = 0; i < V; ++i) sum += std::exp(x[i] - m);
-    lse[n] = m + std::log(sum);
-    const auto target = targets[n];
-    losses[n] = target < 0 ? T(0) : lse[n] - x[target];
-  }
+  const auto v = detail::index(V);
+  detail::for_row_blocks(N, N * V, [&](std::size_t n0, std::size_t n1) {
+    detail::scratch<T> p(v);
+    for (std::size_t n = n0; n < n1; ++n) {
+      detail::const_array_map<T> x(logits + n * V, v);
+      const T m = x.maxCoeff();
+      p = (x - m).exp();
+      lse[n] = m + std::log(p.sum());
+      const auto target = targets[n];
+      losses[n] = target < 0 ? T(0) : lse[n] - x[target];
+    }
+  });
 }
 
-/// dlogits[n, :] += dlosses[n] * (softmax(logits[n, :]) - onehot(targets[n])); masked rows get nothing.
+namespace detail {
+template <class T>
+void crossentropy_backward(T* dlogits, const T* dlosses, const T* logits, const T* lse, const std::int32_t* targets,
+                           std::size_t N, std::size_t V, bool overwrite) {
+  const auto v = index(V);
+  for_row_blocks(N, N * V, [&](std::size_t n0, std::size_t n1) {
+    scratch<T> p(v);
+    for (std::size_t n = n0; n < n1; ++n) {
+      array_map<T> g(dlogits + n * V, v);
+      if (targets[n] < 0) {
+        if (overwrite) g.setZero();
+        continue;
+      }
+      p = (const_array_map<T>(logits + n * V, v) - lse[n]).exp() * dlosses[n];
+      if (overwrite)
+        g = p;
+      else
+        g += p;
+      g[targets[n]] -= dlosses[n];
+    }
+  });
+}
+}  // namespace detail
+
+/// dlogits[n, :] += dlosses[n] * (softmax(logits[n, :]) - onehot(targets[n])); masked rows get nothing
+/// (with grad_mode::overwrite: dlogits = ..., masked rows zero).
 template <class T>
 void crossentropy_backward(cpu_t, T* dlogits, const T* dlosses, const T* logits, const T* lse,
-                           const std::int32_t* targets, std::size_t N, std::size_t V) {
+                           const std::int32_t* targets, std::size_t N, std::size_t V,
+                           grad_mode mode = grad_mode::accumulate) {
   // dlogits, logits: (N, V)   dlosses, lse: (N)   targets: (N)
-  CAI_PARALLEL_FOR(N * V)
-  for (std::size_t n = 0; n < N; ++n) {
-    if (targets[n] < 0) continue;
-    const T* x = logits + n * V;
-    T* g = dlogits + n * V;
-    for (std::size_t i = 0; i < V; ++i) g[i] += dlosses[n] * std::exp(x[i] - lse[n]);
-    g[targets[n]] -= dlosses[n];
-  }
+  detail::crossentropy_backward(dlogits, dlosses, logits, lse, targets, N, V, mode == grad_mode::overwrite);
 }
 
 }  // namespace cai

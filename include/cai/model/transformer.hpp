@@ -226,9 +226,8 @@ class transformer {
     std::vector<T> dlosses(N, acts_.counted == 0 ? T(0) : scale / static_cast<T>(acts_.counted));
     storage& dlogits = bw_.dlogits;  // (N, V), kept between steps: it is the largest buffer of a step
     if (dlogits.size() != N * V) dlogits = storage(N * V);
-    std::fill(dlogits.begin(), dlogits.end(), T(0));
     crossentropy_backward(Backend{}, dlogits.data(), dlosses.data(), acts_.logits.data(), acts_.lse.data(),
-                          acts_.targets.data(), N, V);
+                          acts_.targets.data(), N, V, grad_mode::overwrite);
     run_backward(dlogits.data(), nullptr);
   }
 
@@ -466,13 +465,15 @@ class transformer {
 
   // --- training activations ------------------------------------------------------------------------
   struct layer_acts {
-    storage x_in, h1, mean1, rstd1, q, k, v, att, a, x_mid, h2, mean2, rstd2, f1, f2, f3;
+    // GPT-2 keeps the fused projection qkv (N, qw + 2 kvw) and attention reads q, k, v inside it; Llama
+    // keeps q (N, qw), k and v (N, kvw) apart (RoPE rotates q and k).
+    storage x_in, h1, mean1, rstd1, qkv, q, k, v, att, a, x_mid, h2, mean2, rstd2, f1, f2, f3;
   };
   struct activations {
     std::size_t B = 0, Tn = 0;
     std::vector<std::int32_t> ids, positions, targets;
     std::vector<layer_acts> layers;
-    storage x_out, hf, meanf, rstdf, logits, qkv, o, losses, lse;
+    storage x_out, hf, meanf, rstdf, logits, o, losses, lse;
     std::size_t counted = 0;
     bool logits_valid = false;
   };
@@ -487,7 +488,11 @@ class transformer {
     acts_.layers.resize(config_.n_layers);
     for (auto& la : acts_.layers) {
       la.x_in = storage(N * C), la.h1 = storage(N * C), la.mean1 = storage(N), la.rstd1 = storage(N);
-      la.q = storage(N * qw), la.k = storage(N * kvw), la.v = storage(N * kvw), la.att = storage(B * H * Tn * Tn);
+      if (config_.family == model_family::gpt2)
+        la.qkv = storage(N * (qw + 2 * kvw));
+      else
+        la.q = storage(N * qw), la.k = storage(N * kvw), la.v = storage(N * kvw);
+      la.att = storage(B * H * Tn * Tn);
       la.a = storage(N * qw), la.x_mid = storage(N * C), la.h2 = storage(N * C), la.mean2 = storage(N),
       la.rstd2 = storage(N);
       la.f1 = storage(N * F), la.f2 = storage(N * F);
@@ -495,25 +500,30 @@ class transformer {
     }
     acts_.x_out = storage(N * C), acts_.hf = storage(N * C), acts_.meanf = storage(N), acts_.rstdf = storage(N);
     acts_.logits = storage(N * config_.vocab_size);
-    acts_.qkv = storage(config_.family == model_family::gpt2 ? N * 3 * C : 0);
     acts_.o = storage(N * C);
   }
 
   void run_forward(std::size_t B, std::size_t Tn, bool with_logits) {
     const Backend be{};
     const std::size_t N = B * Tn, C = config_.d_model, H = config_.n_heads, KVH = config_.n_kv_heads,
-                      D = config_.head_dim(), qw = H * D;
+                      D = config_.head_dim(), qw = H * D, kvw = KVH * D;
     embed(acts_.layers[0].x_in.data(), acts_.ids.data(), acts_.positions.data(), N);
     for (std::size_t l = 0; l < config_.n_layers; ++l) {
       auto& la = acts_.layers[l];
       const auto& p = layers_[l];
       normalize(la.h1.data(), la.mean1.data(), la.rstd1.data(), la.x_in.data(), p.norm1_w, p.norm1_b, N);
-      project_qkv(la.q.data(), la.k.data(), la.v.data(), acts_.qkv.data(), la.h1.data(), p, N);
-      if (config_.family == model_family::llama) {
+      if (config_.family == model_family::gpt2) {
+        // q, k and v are read in place from the fused projection (N, qw + 2 kvw)
+        const std::size_t W = qw + 2 * kvw;
+        matmul_forward(be, la.qkv.data(), la.h1.data(), p.qkv_w, p.qkv_b, N, C, W);
+        attention_forward(be, la.a.data(), la.att.data(), la.qkv.data(), la.qkv.data() + qw, la.qkv.data() + qw + kvw,
+                          B, Tn, H, KVH, D, attention_strides{qw, W, W, W});
+      } else {
+        project_qkv(la.q.data(), la.k.data(), la.v.data(), nullptr, la.h1.data(), p, N);
         rope_forward(be, la.q.data(), acts_.positions.data(), N, H, D, config_.rope_theta, config_.rope);
         rope_forward(be, la.k.data(), acts_.positions.data(), N, KVH, D, config_.rope_theta, config_.rope);
+        attention_forward(be, la.a.data(), la.att.data(), la.q.data(), la.k.data(), la.v.data(), B, Tn, H, KVH, D);
       }
-      attention_forward(be, la.a.data(), la.att.data(), la.q.data(), la.k.data(), la.v.data(), B, Tn, H, KVH, D);
       matmul_forward(be, acts_.o.data(), la.a.data(), p.o_w, p.o_b, N, qw, C);
       add_forward(be, la.x_mid.data(), la.x_in.data(), acts_.o.data(), N * C);
       normalize(la.h2.data(), la.mean2.data(), la.rstd2.data(), la.x_mid.data(), p.norm2_w, p.norm2_b, N);
@@ -537,10 +547,18 @@ class transformer {
     storage& dx = bw_.dx;       // gradient of the residual stream: (N, C)
     storage& dh = bw_.dh;       // (N, C)
     storage& da = bw_.da;       // (N, qw)
-    zeros(dh, N * C);
-    if (dlogits != nullptr)
-      matmul_backward<T>(be, dh.data(), g(out_w_), nullptr, dlogits, acts_.hf.data(), out_w_, N, C, config_.vocab_size);
-    if (dhidden != nullptr) accumulate(be, dh.data(), dhidden, N * C);
+    // fresh buffers are written (grad_mode::overwrite) rather than zero-filled and accumulated into
+    auto fit = [](storage& s, std::size_t n) {
+      if (s.size() != n) s = storage(n);
+    };
+    fit(dh, N * C);
+    if (dlogits != nullptr) {
+      matmul_backward<T>(be, dh.data(), g(out_w_), nullptr, dlogits, acts_.hf.data(), out_w_, N, C, config_.vocab_size,
+                         grad_mode::overwrite);
+      if (dhidden != nullptr) accumulate(be, dh.data(), dhidden, N * C);
+    } else {
+      std::copy_n(dhidden, N * C, dh.data());
+    }
     zeros(dx, N * C);
     normalize_backward(dx.data(), dh.data(), acts_.x_out.data(), final_w_, final_b_, acts_.meanf.data(),
                        acts_.rstdf.data(), N);
@@ -548,39 +566,45 @@ class transformer {
       auto& la = acts_.layers[l];
       const auto& p = layers_[l];
       // MLP: x_out = x_mid + mlp(norm2(x_mid)); dx holds d(x_out) and becomes d(x_mid).
-      zeros(dh, N * C);
-      zeros(bw_.df1, N * F);
-      zeros(bw_.df2, N * F);
+      constexpr auto write = grad_mode::overwrite;
+      fit(bw_.df1, N * F);
+      fit(bw_.df2, N * F);
       if (config_.family == model_family::gpt2) {
-        matmul_backward(be, bw_.df2.data(), g(p.proj_w), g(p.proj_b), dx.data(), la.f2.data(), p.proj_w, N, F, C);
-        gelu_backward(be, bw_.df1.data(), la.f1.data(), bw_.df2.data(), N * F);
-        matmul_backward(be, dh.data(), g(p.fc_w), g(p.fc_b), bw_.df1.data(), la.h2.data(), p.fc_w, N, C, F);
+        matmul_backward(be, bw_.df2.data(), g(p.proj_w), g(p.proj_b), dx.data(), la.f2.data(), p.proj_w, N, F, C, write);
+        gelu_backward(be, bw_.df1.data(), la.f1.data(), bw_.df2.data(), N * F, write);
+        matmul_backward(be, dh.data(), g(p.fc_w), g(p.fc_b), bw_.df1.data(), la.h2.data(), p.fc_w, N, C, F, write);
       } else {
-        zeros(bw_.df3, N * F);
-        matmul_backward<T>(be, bw_.df3.data(), g(p.down_w), nullptr, dx.data(), la.f3.data(), p.down_w, N, F, C);
+        fit(bw_.df3, N * F);
+        zeros(bw_.df1, N * F);
+        zeros(bw_.df2, N * F);
+        matmul_backward<T>(be, bw_.df3.data(), g(p.down_w), nullptr, dx.data(), la.f3.data(), p.down_w, N, F, C, write);
         swiglu_backward(be, bw_.df1.data(), bw_.df2.data(), la.f1.data(), la.f2.data(), bw_.df3.data(), N * F);
-        matmul_backward<T>(be, dh.data(), g(p.gate_w), nullptr, bw_.df1.data(), la.h2.data(), p.gate_w, N, C, F);
+        matmul_backward<T>(be, dh.data(), g(p.gate_w), nullptr, bw_.df1.data(), la.h2.data(), p.gate_w, N, C, F, write);
         matmul_backward<T>(be, dh.data(), g(p.up_w), nullptr, bw_.df2.data(), la.h2.data(), p.up_w, N, C, F);
       }
       normalize_backward(dx.data(), dh.data(), la.x_mid.data(), p.norm2_w, p.norm2_b, la.mean2.data(),
                          la.rstd2.data(), N);
       // Attention: x_mid = x_in + o_proj(attention(qkv(norm1(x_in)))); dx becomes d(x_in).
-      zeros(da, N * qw);
-      matmul_backward(be, da.data(), g(p.o_w), g(p.o_b), dx.data(), la.a.data(), p.o_w, N, qw, C);
-      zeros(bw_.dq, N * qw);
-      zeros(bw_.dk, N * kvw);
-      zeros(bw_.dv, N * kvw);
-      attention_backward(be, bw_.dq.data(), bw_.dk.data(), bw_.dv.data(), da.data(), la.q.data(), la.k.data(),
-                         la.v.data(), la.att.data(), B, Tn, H, KVH, D);
-      zeros(dh, N * C);
+      fit(da, N * qw);
+      matmul_backward(be, da.data(), g(p.o_w), g(p.o_b), dx.data(), la.a.data(), p.o_w, N, qw, C, write);
       if (config_.family == model_family::gpt2) {
-        zeros(bw_.dqkv, N * 3 * C);
-        merge_columns(be, bw_.dqkv.data(), bw_.dq.data(), bw_.dk.data(), bw_.dv.data(), N, qw, kvw);
-        matmul_backward(be, dh.data(), g(p.qkv_w), g(p.qkv_b), bw_.dqkv.data(), la.h1.data(), p.qkv_w, N, C, 3 * C);
+        // dq, dk and dv are accumulated in place in the fused gradient (N, qw + 2 kvw)
+        const std::size_t W = qw + 2 * kvw;
+        zeros(bw_.dqkv, N * W);
+        T* dqkv = bw_.dqkv.data();
+        const T* qkv = la.qkv.data();
+        attention_backward(be, dqkv, dqkv + qw, dqkv + qw + kvw, da.data(), qkv, qkv + qw, qkv + qw + kvw,
+                           la.att.data(), B, Tn, H, KVH, D, attention_strides{qw, W, W, W});
+        matmul_backward(be, dh.data(), g(p.qkv_w), g(p.qkv_b), dqkv, la.h1.data(), p.qkv_w, N, C, W, write);
       } else {
+        zeros(bw_.dq, N * qw);
+        zeros(bw_.dk, N * kvw);
+        zeros(bw_.dv, N * kvw);
+        attention_backward(be, bw_.dq.data(), bw_.dk.data(), bw_.dv.data(), da.data(), la.q.data(), la.k.data(),
+                           la.v.data(), la.att.data(), B, Tn, H, KVH, D);
         rope_backward(be, bw_.dq.data(), acts_.positions.data(), N, H, D, config_.rope_theta, config_.rope);
         rope_backward(be, bw_.dk.data(), acts_.positions.data(), N, KVH, D, config_.rope_theta, config_.rope);
-        matmul_backward<T>(be, dh.data(), g(p.q_w), nullptr, bw_.dq.data(), la.h1.data(), p.q_w, N, C, qw);
+        matmul_backward<T>(be, dh.data(), g(p.q_w), nullptr, bw_.dq.data(), la.h1.data(), p.q_w, N, C, qw, write);
         matmul_backward<T>(be, dh.data(), g(p.k_w), nullptr, bw_.dk.data(), la.h1.data(), p.k_w, N, C, kvw);
         matmul_backward<T>(be, dh.data(), g(p.v_w), nullptr, bw_.dv.data(), la.h1.data(), p.v_w, N, C, kvw);
       }
