@@ -153,6 +153,10 @@ TEST_CASE("an endpoint that keeps failing is taken out and tried again later", "
   options.pool.ejection_time = 100ms;
   options.pool.endpoints[0].max_concurrency = 1;
   options.pool.endpoints[1].max_concurrency = 1;
+  // While the healthy server is busy a retry may go back to the flaky one once its short time out has
+  // passed (on a loaded machine the back-off outlasts 100 ms): enough attempts that a request always
+  // reaches the healthy one (a CI run once saw 4 attempts land on the flaky server).
+  options.pool.retry.max_attempts = 12;
   cai::remote_model model(options);
   // Which server takes which request depends on timing: on a loaded machine the healthy one may answer a
   // whole batch before the flaky one fails twice, so each phase gets a few batches to show its effect.
