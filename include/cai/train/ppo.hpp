@@ -365,23 +365,13 @@ class ppo_trainer {
       pr.metrics["response_length"] = length_total / static_cast<double>(B);
       pr.metrics["run_steps"] = static_cast<double>(iteration - loop.first);
       result.loss = pr.loss;
-      if (o.checkpoint_every != 0 && iteration % o.checkpoint_every == 0 && iteration < loop.total) {
-        loop.save(save_extra);
-        notify_checkpoint(pr, o.checkpoint_dir, callbacks...);
-      }
-      if (notify_step(pr, callbacks...)) {
+      if (loop.after_step(iteration, save_extra, callbacks...)) {
         result.stopped_early = true;
         break;
       }
     }
     params_->before_forward();
-    if (loop.done != loop.first || !result.resumed) loop.save(save_extra);
-    notify_end(loop.progress, callbacks...);
-    result.steps = loop.done;
-    result.run_steps = loop.done - loop.first;
-    result.seconds = loop.seconds();
-    result.metrics = loop.progress.metrics;
-    result.metrics.erase("run_steps");
+    loop.finish(result, save_extra, callbacks...);
     return result;
   }
 

@@ -320,23 +320,13 @@ class preference_trainer {
       pr.metrics["grad_norm"] = norm;
       pr.metrics["run_steps"] = static_cast<double>(step - loop.first);
       result.loss = loss;
-      if (o.checkpoint_every != 0 && step % o.checkpoint_every == 0 && step < loop.total) {
-        loop.save([](checkpoint&) {});
-        notify_checkpoint(pr, o.checkpoint_dir, callbacks...);
-      }
-      if (notify_step(pr, callbacks...)) {
+      if (loop.after_step(step, [](checkpoint&) {}, callbacks...)) {
         result.stopped_early = true;
         break;
       }
     }
     params_->before_forward();
-    if (loop.done != loop.first || !result.resumed) loop.save([](checkpoint&) {});
-    notify_end(loop.progress, callbacks...);
-    result.steps = loop.done;
-    result.run_steps = loop.done - loop.first;
-    result.seconds = loop.seconds();
-    result.metrics = loop.progress.metrics;
-    result.metrics.erase("run_steps");
+    loop.finish(result, [](checkpoint&) {}, callbacks...);
     return result;
   }
 

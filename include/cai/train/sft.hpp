@@ -207,26 +207,13 @@ class sft_trainer {
       loop.progress.metrics["learning_rate"] = step_.learning_rate();
       loop.progress.metrics["run_steps"] = static_cast<double>(step - loop.first);
       result.loss = loss;
-      if (o.checkpoint_every != 0 && step % o.checkpoint_every == 0 && step < loop.total) {
-        loop.save([](checkpoint&) {});
-        notify_checkpoint(loop.progress, o.checkpoint_dir, callbacks...);
-      }
-      if (notify_step(loop.progress, callbacks...)) {
+      if (loop.after_step(step, [](checkpoint&) {}, callbacks...)) {
         result.stopped_early = true;
         break;
       }
     }
     params_->before_forward();  // the model's weights reflect the trained parameters
-    if (loop.done != loop.first || !result.resumed) {
-      loop.save([](checkpoint&) {});
-      if (!o.checkpoint_dir.empty()) notify_checkpoint(loop.progress, o.checkpoint_dir, callbacks...);
-    }
-    notify_end(loop.progress, callbacks...);
-    result.steps = loop.done;
-    result.run_steps = loop.done - loop.first;
-    result.seconds = loop.seconds();
-    result.metrics = loop.progress.metrics;
-    result.metrics.erase("run_steps");
+    loop.finish(result, [](checkpoint&) {}, callbacks...);
     return result;
   }
 

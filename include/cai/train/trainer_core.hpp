@@ -295,6 +295,33 @@ struct run_loop {
   [[nodiscard]] double seconds() const {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
+
+  /// After step `step` (its progress filled in): the periodic checkpoint, then the callbacks.
+  /// @return true when a callback asks to stop.
+  template <class Extra, class... Callbacks>
+  bool after_step(std::size_t step, Extra&& extra, Callbacks&... callbacks) {
+    if (options.checkpoint_every != 0 && step % options.checkpoint_every == 0 && step < total) {
+      save(extra);
+      notify_checkpoint(progress, options.checkpoint_dir, callbacks...);
+    }
+    return notify_step(progress, callbacks...);
+  }
+
+  /// After the last step: the final checkpoint (unless a resumed run had nothing left to do), the
+  /// callbacks' `on_end`, and the counters of `result`.
+  template <class Extra, class... Callbacks>
+  void finish(train_result& result, Extra&& extra, Callbacks&... callbacks) {
+    if (done != first || !result.resumed) {
+      save(extra);
+      if (!options.checkpoint_dir.empty()) notify_checkpoint(progress, options.checkpoint_dir, callbacks...);
+    }
+    notify_end(progress, callbacks...);
+    result.steps = done;
+    result.run_steps = done - first;
+    result.seconds = seconds();
+    result.metrics = progress.metrics;
+    result.metrics.erase("run_steps");
+  }
 };
 
 }  // namespace detail
