@@ -7,24 +7,10 @@
 #include "cai/backend/cpu.hpp"
 #include "cai/model/transformer.hpp"
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
+#include "backend/with_threads.hpp"
 
 namespace {
-template <class F>
-auto with_threads(int n, F f) {
-#if defined(_OPENMP)
-  const int before = omp_get_max_threads();
-  omp_set_num_threads(n);
-  auto r = f();
-  omp_set_num_threads(before);
-  return r;
-#else
-  (void)n;
-  return f();
-#endif
-}
+using cai_test::with_threads;
 }  // namespace
 
 TEST_CASE("a training step gives the same bits on one thread and on two", "[backend][cpu][threads]") {

@@ -7,7 +7,6 @@
 //   float matrix products in TF32: 5e-3; in BF16: 3e-2 (10- and 7-bit mantissas of the products' inputs;
 //   sums stay fp32), checked on K = 64.
 // Without a GPU the program prints why and exits with 77, which CTest reports as skipped.
-#include <catch2/catch_session.hpp>
 #include <catch2/catch_template_test_macros.hpp>
 #include <catch2/catch_test_macros.hpp>
 
@@ -20,6 +19,7 @@
 #include <vector>
 
 #include "cai/backend/cpu.hpp"
+#include "gpu_main.hpp"
 #include "cai/backend/cuda.cuh"
 #include "cai/backend/cuda_train.cuh"
 #include "cai/train/adamw.hpp"
@@ -390,6 +390,61 @@ TEMPLATE_TEST_CASE("AdamW steps agree on cuda and cpu", "[cuda][adamw]", float, 
   }
 }
 
+TEMPLATE_TEST_CASE("Overwriting backward kernels and strided attention agree on cuda and cpu", "[cuda][options]",
+                   float, double) {
+  using T = TestType;
+  constexpr auto write = cai::grad_mode::overwrite;
+  // matmul_backward and gelu_backward write din over garbage
+  const std::size_t N = 9, C = 12, OC = 7;
+  pair_buffer<T> in(random_values<T>(N * C, 50)), w(random_values<T>(OC * C, 51)), dout(random_values<T>(N * OC, 52));
+  pair_buffer<T> din(random_values<T>(N * C, 53, 100, 200)), dw(random_values<T>(OC * C, 54));
+  cai::matmul_backward(cpu, din.h(), dw.h(), static_cast<T*>(nullptr), dout.h(), in.h(), w.h(), N, C, OC, write);
+  cai::matmul_backward(cuda, din.d(), dw.d(), static_cast<T*>(nullptr), dout.d(), in.d(), w.d(), N, C, OC, write);
+  require_close(din, tolerance<T>, "matmul_backward overwrite din");
+  require_close(dw, tolerance<T>, "matmul_backward overwrite still accumulates dweight");
+  pair_buffer<T> g(random_values<T>(N * C, 55, 100, 200));
+  cai::gelu_backward(cpu, g.h(), in.h(), din.h(), N * C, write);
+  cai::gelu_backward(cuda, g.d(), in.d(), din.d(), N * C, write);
+  require_close(g, tolerance<T>, "gelu_backward overwrite");
+  // crossentropy_backward writes every row, masked ones zero
+  const std::size_t R = 4, V = 50;
+  pair_buffer<T> logits(random_values<T>(R * V, 56, -3, 3)), lse(zeros<T>(R)), losses(zeros<T>(R));
+  pair_buffer<std::int32_t> targets(std::vector<std::int32_t>{3, -1, 49, 0});
+  cai::crossentropy_forward(cpu, losses.h(), lse.h(), logits.h(), targets.h(), R, V);
+  cai::crossentropy_forward(cuda, losses.d(), lse.d(), logits.d(), targets.d(), R, V);
+  pair_buffer<T> dl(random_values<T>(R, 57)), dlogits(random_values<T>(R * V, 58, 100, 200));
+  cai::crossentropy_backward(cpu, dlogits.h(), dl.h(), logits.h(), lse.h(), targets.h(), R, V, write);
+  cai::crossentropy_backward(cuda, dlogits.d(), dl.d(), logits.d(), lse.d(), targets.d(), R, V, write);
+  require_close(dlogits, tolerance<T>, "crossentropy_backward overwrite");
+  // attention over q, k and v read in place from a fused (B, T, qw + 2 kvw) projection
+  const std::size_t B = 2, Tn = 11, H = 4, KVH = 2, D = 8, qw = H * D, kvw = KVH * D, W = qw + 2 * kvw;
+  const cai::attention_strides strides{qw, W, W, W};
+  pair_buffer<T> qkv(random_values<T>(B * Tn * W, 59, -2, 2)), out(zeros<T>(B * Tn * qw)),
+      att(zeros<T>(B * H * Tn * Tn));
+  cai::attention_forward(cpu, out.h(), att.h(), qkv.h(), qkv.h() + qw, qkv.h() + qw + kvw, B, Tn, H, KVH, D, strides);
+  cai::attention_forward(cuda, out.d(), att.d(), qkv.d(), qkv.d() + qw, qkv.d() + qw + kvw, B, Tn, H, KVH, D, strides);
+  require_close(out, tolerance<T>, "strided attention_forward out");
+  require_close(att, tolerance<T>, "strided attention_forward att");
+  pair_buffer<T> da(random_values<T>(B * Tn * qw, 60)), dqkv(random_values<T>(B * Tn * W, 61));
+  cai::attention_backward(cpu, dqkv.h(), dqkv.h() + qw, dqkv.h() + qw + kvw, da.h(), qkv.h(), qkv.h() + qw,
+                          qkv.h() + qw + kvw, att.h(), B, Tn, H, KVH, D, strides);
+  cai::attention_backward(cuda, dqkv.d(), dqkv.d() + qw, dqkv.d() + qw + kvw, da.d(), qkv.d(), qkv.d() + qw,
+                          qkv.d() + qw + kvw, att.d(), B, Tn, H, KVH, D, strides);
+  require_close(dqkv, tolerance<T>, "strided attention_backward dqkv");
+}
+
+TEST_CASE("The storage helpers fill and copy on the device", "[cuda][storage]") {
+  const std::vector<float> host{1, 2, 3, 4, 5};
+  cai::device_vector<float> a(5), b(5);
+  cai::copy_from_host(cuda, a.data(), host.data(), host.size());
+  cai::copy(cuda, b.data() + 1, a.data(), 3);
+  cai::fill(cuda, a.data() + 3, 9.0f, 2);
+  std::vector<float> back(5);
+  cai::copy_to_host(cuda, back.data(), a.data(), 5);
+  CHECK(back == std::vector<float>{1, 2, 3, 9, 9});
+  CHECK(b.to_host() == std::vector<float>{0, 1, 2, 3, 0});
+}
+
 TEST_CASE("device_vector resizes, copies and zeroes like a vector", "[cuda][storage]") {
   cai::device_vector<float> v(std::span<const float>(std::vector<float>{1, 2, 3}));
   v.resize(5);
@@ -405,13 +460,4 @@ TEST_CASE("device_vector resizes, copies and zeroes like a vector", "[cuda][stor
   CHECK(moved.to_host() == std::vector<float>{1, 2});
 }
 
-int main(int argc, char** argv) {
-  int count = 0;
-  const cudaError_t e = cudaGetDeviceCount(&count);
-  if (e != cudaSuccess || count == 0) {
-    std::printf("skipped: no GPU answers (cudaGetDeviceCount: %s)\n",
-                e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
-    return 77;
-  }
-  return Catch::Session().run(argc, argv);
-}
+int main(int argc, char** argv) { return cai_test::gpu_main(argc, argv); }

@@ -72,6 +72,30 @@ TEST_CASE("sample_token is greedy at temperature zero and follows top-k and top-
   for (int i = 0; i < 20; ++i) CHECK(cai::sample_token(logits, o, g) == 1);
 }
 
+TEST_CASE("sampling by temperature alone draws each token with its softmax probability", "[model][native][sampling]") {
+  std::vector<float> logits{0.5f, 2.0f, -1.0f, 1.0f, 2.0f};
+  for (const double temperature : {1.0, 0.5}) {
+    cai::generation_options o;
+    o.temperature = temperature;
+    std::vector<double> p(logits.size());
+    double total = 0;
+    for (std::size_t i = 0; i < p.size(); ++i) total += (p[i] = std::exp(logits[i] / temperature));
+    cai::rng g(5);
+    std::vector<int> counts(logits.size(), 0);
+    const int draws = 20000;
+    for (int i = 0; i < draws; ++i) counts[static_cast<std::size_t>(cai::sample_token(logits, o, g))]++;
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      INFO("temperature " << temperature << " token " << i);
+      CHECK_THAT(counts[i] / static_cast<double>(draws), Catch::Matchers::WithinAbs(p[i] / total, 0.015));
+    }
+  }
+  // greedy takes the first of equal largest logits
+  cai::generation_options greedy;
+  greedy.temperature = 0.0;
+  cai::rng g(1);
+  CHECK(cai::sample_token(logits, greedy, g) == 1);
+}
+
 TEST_CASE("a request gives the same text alone or in a batch", "[model][native][generate]") {
   auto model = tiny_model();
   std::vector<cai::generation_request> batch{request("Human: hello", 0.0, 1), request("Human: what is", 1.0, 7),

@@ -20,9 +20,17 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <Eigen/Core>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "cai/backend/options.hpp"
 #include "cai/backend/tags.hpp"
@@ -132,10 +140,28 @@ void for_row_blocks(std::size_t N, std::size_t work, F&& f) {
 }
 }  // namespace detail
 
-/// How a backward kernel treats its input-gradient buffer: `accumulate` (+=, the default and the contract
-/// of every backward kernel) or `overwrite` (=, for a fresh buffer: no zero-fill beforehand). Parameter
-/// gradients always accumulate.
-enum class grad_mode { accumulate, overwrite };
+/// Asks the operating system to back the whole 2 MiB pages inside a fresh buffer with transparent huge
+/// pages (Linux, where transparent huge pages are enabled for `madvise`; elsewhere nothing happens).
+/// For the model's weights and the KV cache: a decode step streams all of them from memory, and with
+/// 4 KiB pages every 4 KiB costs a page-table walk (in a virtual machine, a nested one). On this
+/// project's machine SmolLM2's decode step went from 61 to 44 ms (batch 8, one thread) and the
+/// benchmark's greedy generation from 373 to 331 ms. The pages inside are handed back and come back
+/// as zeros on first touch, in huge pages where the system has them.
+/// @pre every byte of the buffer is zero (a freshly value-initialised storage).
+inline void prefer_huge_pages(cpu_t, void* data, std::size_t bytes) noexcept {
+#if defined(__linux__) && defined(MADV_HUGEPAGE) && defined(MADV_DONTNEED)
+  constexpr std::uintptr_t huge = std::uintptr_t(2) << 20;
+  const auto a = reinterpret_cast<std::uintptr_t>(data);
+  const std::uintptr_t begin = (a + huge - 1) & ~(huge - 1), end = (a + bytes) & ~(huge - 1);
+  if (data == nullptr || end <= begin) return;
+  if (::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE) == 0)
+    (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+#else
+  (void)data, (void)bytes;
+#endif
+}
+
+// grad_mode (accumulate or overwrite an input gradient) is in backend/options.hpp, shared with cuda_t.
 
 // ---------------------------------------------------------------------------------------------------
 // Element-wise helpers that the model composes layers with
@@ -152,6 +178,33 @@ template <class T>
 void accumulate(cpu_t, T* out, const T* a, std::size_t n) {
   // out, a: (n)
   for (std::size_t i = 0; i < n; ++i) out[i] += a[i];
+}
+
+// Storage helpers, so that backend-generic code (the transformer) never touches a buffer from the host:
+// on the CPU, backend memory is host memory and each is a std algorithm.
+
+/// out[i] = value
+template <class T>
+void fill(cpu_t, T* out, T value, std::size_t n) {
+  std::fill_n(out, n, value);
+}
+
+/// dst = src, both backend buffers of n elements.
+template <class T>
+void copy(cpu_t, T* dst, const T* src, std::size_t n) {
+  std::copy_n(src, n, dst);
+}
+
+/// dst (a backend buffer) = src (host memory), n elements.
+template <class T>
+void copy_from_host(cpu_t, T* dst, const T* src, std::size_t n) {
+  std::copy_n(src, n, dst);
+}
+
+/// dst (host memory) = src (a backend buffer), n elements.
+template <class T>
+void copy_to_host(cpu_t, T* dst, const T* src, std::size_t n) {
+  std::copy_n(src, n, dst);
 }
 
 /// Splits the rows of a fused projection (N, q_width + 2 kv_width) into q (N, q_width), k and v
@@ -245,28 +298,117 @@ void matmul_rows(T* out, const T* in, const T* weight, const T* bias, std::size_
 /// The matrix product of a few rows (N < small_rows) without packing: weight rows in parallel blocks.
 inline constexpr std::size_t small_rows = 24;
 
+#if defined(__AVX512F__)
+/// Sums each of 16 vectors: lane j of the result is the sum of the lanes of v[j / 4 + 4 (j % 4)]. Every
+/// vector is reduced in the same order (lanes l and l + 8, then + 4, + 2, + 1), whichever of the 16 it is.
+inline __m512 reduce16(const __m512* v) {
+  __m512 x[8], y[4];
+  for (int i = 0; i < 8; ++i)
+    x[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0x44), _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0xEE));
+  for (int i = 0; i < 4; ++i)
+    y[i] = _mm512_add_ps(_mm512_shuffle_f32x4(x[2 * i], x[2 * i + 1], 0x88), _mm512_shuffle_f32x4(x[2 * i], x[2 * i + 1], 0xDD));
+  const __m512 z0 = _mm512_add_ps(_mm512_shuffle_ps(y[0], y[1], 0x44), _mm512_shuffle_ps(y[0], y[1], 0xEE));
+  const __m512 z1 = _mm512_add_ps(_mm512_shuffle_ps(y[2], y[3], 0x44), _mm512_shuffle_ps(y[2], y[3], 0xEE));
+  return _mm512_add_ps(_mm512_shuffle_ps(z0, z1, 0x88), _mm512_shuffle_ps(z0, z1, 0xDD));
+}
+
+/// out[r, o + p] = bias[o + p] + in[r, :] . weight[o + p, :] for R input rows and P weight rows (R P <= 16
+/// partial-sum vectors). Each dot product runs in 16 lanes of fused multiply-adds over the columns (a
+/// masked load for the last C % 16) and is reduced by `reduce16`: the same operations in the same order
+/// whatever R, P and the thread, so a row's result does not depend on the rows beside it.
+template <int R, int P>
+void dot_rows_avx512(float* out, const float* in, const float* weight, const float* bias, std::size_t C,
+                     std::size_t OC, std::size_t o) {
+  static_assert(R * P <= 16, "dot_rows_avx512 keeps at most 16 vectors of partial sums");
+  // out: (R, OC)   in: (R, C)   weight rows o .. o + P: (P, C)
+  __m512 acc[16];
+  for (int i = 0; i < 16; ++i) acc[i] = _mm512_setzero_ps();
+  const std::size_t tail = C % 16, body = C - tail;
+  const __mmask16 m = static_cast<__mmask16>((1u << tail) - 1u);
+  // one weight row after the other, each read front to back (one stream: faster here than interleaving
+  // the rows, whose reads then wait on memory longer)
+  for (int p = 0; p < P; ++p) {
+    const float* w = weight + (o + static_cast<std::size_t>(p)) * C;
+    for (std::size_t c = 0; c < body; c += 16) {
+      // fetched 4 KiB ahead: the weights stream from memory once per product, and the hardware
+      // prefetchers alone leave a decode step waiting on them
+      _mm_prefetch(reinterpret_cast<const char*>(w + c + 1024), _MM_HINT_T0);
+      const __m512 wv = _mm512_loadu_ps(w + c);
+      for (int r = 0; r < R; ++r)
+        acc[r * P + p] = _mm512_fmadd_ps(_mm512_loadu_ps(in + static_cast<std::size_t>(r) * C + c), wv, acc[r * P + p]);
+    }
+    if (tail != 0) {
+      const __m512 wv = _mm512_maskz_loadu_ps(m, w + body);
+      for (int r = 0; r < R; ++r)
+        acc[r * P + p] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, in + static_cast<std::size_t>(r) * C + body), wv, acc[r * P + p]);
+    }
+  }
+  alignas(64) float sums[16];
+  _mm512_store_ps(sums, reduce16(acc));
+  for (int j = 0; j < 16; ++j) {
+    const int v = j / 4 + 4 * (j % 4);
+    if (v >= R * P) continue;
+    const std::size_t r = static_cast<std::size_t>(v / P), oo = o + static_cast<std::size_t>(v % P);
+    out[r * OC + oo] = sums[j] + (bias != nullptr ? bias[oo] : 0.0f);
+  }
+}
+
+/// Weight rows o0 .. o1 against R input rows: P at a time (enough rows to fill half the 16 vectors of
+/// partial sums that one reduction serves), the rest one at a time.
+template <int R>
+void dot_block_avx512(float* out, const float* in, const float* weight, const float* bias, std::size_t C,
+                      std::size_t OC, std::size_t o0, std::size_t o1) {
+  constexpr int P = R >= 8 ? 1 : (8 + R - 1) / R;
+  std::size_t o = o0;
+  for (; o + P <= o1; o += P) dot_rows_avx512<R, P>(out, in, weight, bias, C, OC, o);
+  for (; o < o1; ++o) dot_rows_avx512<R, 1>(out, in, weight, bias, C, OC, o);
+}
+
+inline void matmul_rows_block(float* out, const float* in, const float* weight, const float* bias, std::size_t N,
+                              std::size_t C, std::size_t OC, std::size_t o0, std::size_t o1) {
+  std::size_t n = 0;
+  for (; n + 8 <= N; n += 8) dot_block_avx512<8>(out + n * OC, in + n * C, weight, bias, C, OC, o0, o1);
+  float* o = out + n * OC;
+  const float* x = in + n * C;
+  switch (N - n) {
+    case 7: dot_block_avx512<7>(o, x, weight, bias, C, OC, o0, o1); break;
+    case 6: dot_block_avx512<6>(o, x, weight, bias, C, OC, o0, o1); break;
+    case 5: dot_block_avx512<5>(o, x, weight, bias, C, OC, o0, o1); break;
+    case 4: dot_block_avx512<4>(o, x, weight, bias, C, OC, o0, o1); break;
+    case 3: dot_block_avx512<3>(o, x, weight, bias, C, OC, o0, o1); break;
+    case 2: dot_block_avx512<2>(o, x, weight, bias, C, OC, o0, o1); break;
+    case 1: dot_block_avx512<1>(o, x, weight, bias, C, OC, o0, o1); break;
+    default: break;
+  }
+}
+#endif
+
+template <class T>
+void matmul_rows_block(T* out, const T* in, const T* weight, const T* bias, std::size_t N, std::size_t C,
+                       std::size_t OC, std::size_t o0, std::size_t o1) {
+  std::size_t n = 0;
+  for (; n + 8 <= N; n += 8) matmul_rows<8>(out + n * OC, in + n * C, weight, bias, C, OC, o0, o1);
+  if (N - n >= 4) {
+    matmul_rows<4>(out + n * OC, in + n * C, weight, bias, C, OC, o0, o1);
+    n += 4;
+  }
+  switch (N - n) {
+    case 3: matmul_rows<3>(out + n * OC, in + n * C, weight, bias, C, OC, o0, o1); break;
+    case 2: matmul_rows<2>(out + n * OC, in + n * C, weight, bias, C, OC, o0, o1); break;
+    case 1: matmul_rows<1>(out + n * OC, in + n * C, weight, bias, C, OC, o0, o1); break;
+    default: break;
+  }
+}
+
 template <class T>
 void matmul_forward_small(T* out, const T* in, const T* weight, const T* bias, std::size_t N, std::size_t C,
                           std::size_t OC) {
   // out: (N, OC)   in: (N, C)   weight: (OC, C)   bias: (OC)
-  constexpr std::size_t block = 16;  // weight rows per parallel iteration
+  constexpr std::size_t block = 32;  // weight rows per parallel iteration
   const std::size_t blocks = (OC + block - 1) / block;
   CAI_PARALLEL_FOR(N * C * OC)
-  for (std::size_t ob = 0; ob < blocks; ++ob) {
-    const std::size_t o0 = ob * block, o1 = std::min(OC, o0 + block);
-    std::size_t n = 0;
-    for (; n + 8 <= N; n += 8) matmul_rows<8>(out + n * OC, in + n * C, weight, bias, C, OC, o0, o1);
-    if (N - n >= 4) {
-      matmul_rows<4>(out + n * OC, in + n * C, weight, bias, C, OC, o0, o1);
-      n += 4;
-    }
-    switch (N - n) {
-      case 3: matmul_rows<3>(out + n * OC, in + n * C, weight, bias, C, OC, o0, o1); break;
-      case 2: matmul_rows<2>(out + n * OC, in + n * C, weight, bias, C, OC, o0, o1); break;
-      case 1: matmul_rows<1>(out + n * OC, in + n * C, weight, bias, C, OC, o0, o1); break;
-      default: break;
-    }
-  }
+  for (std::size_t ob = 0; ob < blocks; ++ob)
+    matmul_rows_block(out, in, weight, bias, N, C, OC, ob * block, std::min(OC, ob * block + block));
 }
 
 template <class T>
@@ -308,6 +450,30 @@ void matmul_forward(cpu_t, T* out, const T* in, const T* weight, const T* bias, 
   detail::matrix_map<T> o(out, detail::index(N), detail::index(OC));
   detail::const_matrix_map<T> x(in, detail::index(N), detail::index(C));
   detail::const_matrix_map<T> w(weight, detail::index(OC), detail::index(C));
+  if (OC > 2048) {
+    // A wide output (the vocabulary head): tiles of 256 rows x 512 columns, each a serial Eigen product.
+    // Eigen packs the weight for every product it runs: in slices of rows, the whole head for each
+    // slice; in tiles, a slice of the head while it is in cache (and the tile of output it zero-fills
+    // too). The tiles depend only on the shape: the same bits on any number of threads.
+    constexpr Eigen::Index tile_rows = 256, tile_cols = 512;
+    const Eigen::Index n = detail::index(N), oc = detail::index(OC);
+    const Eigen::Index row_tiles = (n + tile_rows - 1) / tile_rows, tiles = row_tiles * ((oc + tile_cols - 1) / tile_cols);
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static)
+#endif
+    for (Eigen::Index t = 0; t < tiles; ++t) {
+      const Eigen::Index r0 = (t % row_tiles) * tile_rows, c0 = (t / row_tiles) * tile_cols;
+      const Eigen::Index rows = std::min(tile_rows, n - r0), cols = std::min(tile_cols, oc - c0);
+      auto os = o.block(r0, c0, rows, cols);
+      if (bias != nullptr) {
+        os.rowwise() = detail::const_vector_map<T>(bias + c0, cols).transpose();
+        os.noalias() += x.middleRows(r0, rows) * w.middleRows(c0, cols).transpose();
+      } else {
+        os.noalias() = x.middleRows(r0, rows) * w.middleRows(c0, cols).transpose();
+      }
+    }
+    return;
+  }
   detail::for_gemm_slices(detail::index(N), [&](Eigen::Index r0, Eigen::Index rows) {
     auto os = o.middleRows(r0, rows);
     if (bias != nullptr) {  // Eigen zero-fills the output before accumulating the product: start from the bias
@@ -678,11 +844,7 @@ void attention_backward(cpu_t, T* dq, T* dk, T* dv, const T* dout, const T* q, c
   detail::attention_backward(dq, dk, dv, dout, q, k, v, att, B, Tn, H, KVH, D, H * D, H * D, KVH * D, KVH * D);
 }
 
-/// Row strides, in elements, of the (B * T) rows of attention's operands: lets q, k and v (and their
-/// gradients) be read and written in place inside a fused (B, T, q + k + v) projection.
-struct attention_strides {
-  std::size_t out, q, k, v;
-};
+// attention_strides (row strides of q, k, v and out) is in backend/options.hpp, shared with cuda_t.
 
 /// attention_forward over rows `strides` apart: out (B, T, strides.out), q (B, T, strides.q), k and v
 /// likewise; head h of a row is at offset h * D.
@@ -704,6 +866,78 @@ void attention_backward(cpu_t, T* dq, T* dk, T* dv, const T* dout, const T* q, c
                              strides.v);
 }
 
+#if defined(__AVX512F__)
+namespace detail {
+/// attention_cached_forward for one query row of float (H heads of size D) over `len` cached positions
+/// of one slot, reading the slot's keys and then its values front to back once (rows of KVH * D): the
+/// scores of every head per key row, 16 (position, head) dot products per `reduce16`; the softmax of each
+/// head in aligned scratch; then out[h] += p[h, t] v[t, h / group] over t in order.
+inline void attention_cached_row_avx512(float* out, const float* q, const float* kslot, const float* vslot,
+                                        std::size_t len, std::size_t H, std::size_t KVH, std::size_t D,
+                                        float* scores, std::size_t ld, float* acc) {
+  // out, q: (H, D)   kslot, vslot: (len, KVH, D)   scores: (H, ld), ld >= len, a multiple of 16
+  // acc: (H * D), aligned scratch
+  const std::size_t group = H / KVH, W = KVH * D, chunks = (D + 15) / 16, tail = D % 16;
+  const __mmask16 last = tail == 0 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << tail) - 1u);
+  __m512 part[16];
+  int filled = 0;
+  std::size_t at_h[16], at_t[16];
+  alignas(64) float sums[16];
+  auto flush = [&]() {
+    for (int i = filled; i < 16; ++i) part[i] = _mm512_setzero_ps();
+    _mm512_store_ps(sums, reduce16(part));
+    for (int j = 0; j < 16; ++j) {
+      const int v = j / 4 + 4 * (j % 4);
+      if (v < filled) scores[at_h[v] * ld + at_t[v]] = sums[j];
+    }
+    filled = 0;
+  };
+  for (std::size_t t = 0; t < len; ++t) {
+    const float* krow = kslot + t * W;
+    // four rows ahead: the cache of every layer does not stay in the processor's caches between steps
+    for (std::size_t c = 0; c < W; c += 16) _mm_prefetch(reinterpret_cast<const char*>(krow + 4 * W + c), _MM_HINT_T0);
+    for (std::size_t h = 0; h < H; ++h) {
+      const float* kh = krow + (h / group) * D;
+      const float* qh = q + h * D;
+      __m512 a = _mm512_setzero_ps();
+      for (std::size_t c = 0; c < chunks; ++c) {
+        const __mmask16 m = c + 1 == chunks ? last : static_cast<__mmask16>(0xFFFF);
+        a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, qh + c * 16), _mm512_maskz_loadu_ps(m, kh + c * 16), a);
+      }
+      part[filled] = a;
+      at_h[filled] = h, at_t[filled] = t;
+      if (++filled == 16) flush();
+    }
+  }
+  if (filled > 0) flush();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  const auto n = index(len);
+  for (std::size_t h = 0; h < H; ++h) {  // rows of `scores` are aligned: the same bits wherever they lie
+    Eigen::Map<Eigen::ArrayXf, Eigen::Aligned64> sh(scores + h * ld, n);
+    const float m = sh.maxCoeff();
+    sh = ((sh - m) * scale).exp();
+    sh /= sh.sum();
+  }
+  std::fill_n(acc, H * D, 0.0f);
+  for (std::size_t t = 0; t < len; ++t) {
+    const float* vrow = vslot + t * W;
+    for (std::size_t c = 0; c < W; c += 16) _mm_prefetch(reinterpret_cast<const char*>(vrow + 4 * W + c), _MM_HINT_T0);
+    for (std::size_t h = 0; h < H; ++h) {
+      const float* vh = vrow + (h / group) * D;
+      const __m512 p = _mm512_set1_ps(scores[h * ld + t]);
+      float* ah = acc + h * D;
+      for (std::size_t c = 0; c < chunks; ++c) {
+        const __mmask16 m = c + 1 == chunks ? last : static_cast<__mmask16>(0xFFFF);
+        _mm512_mask_storeu_ps(ah + c * 16, m,
+                              _mm512_fmadd_ps(p, _mm512_maskz_loadu_ps(m, vh + c * 16), _mm512_maskz_loadu_ps(m, ah + c * 16)));
+      }
+    }
+  }
+  std::copy_n(acc, H * D, out);
+}
+}  // namespace detail
+#endif
+
 /// Attention of new query rows over a key/value cache (KV-cached decoding): row n belongs to the
 /// sequence in cache slot `slots[n]` at absolute position `positions[n]`, and attends to that slot's
 /// positions 0..positions[n] (its own key and value must already be in the cache).
@@ -718,6 +952,20 @@ void attention_cached_forward(cpu_t, T* out, const T* q, const T* kcache, const 
     if (static_cast<std::size_t>(positions[n]) >= max_len)
       throw config_error("attention_cached_forward: position " + std::to_string(positions[n]) +
                          " is beyond the cache length " + std::to_string(max_len));
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    const std::size_t ld = (max_len + 15) / 16 * 16;
+    CAI_PARALLEL_FOR(N * H * max_len * D)
+    for (std::size_t n = 0; n < N; ++n) {
+      detail::scratch<float> scores(detail::index(H * ld)), acc(detail::index(H * D));
+      const std::size_t slot = static_cast<std::size_t>(slots[n]);
+      detail::attention_cached_row_avx512(out + n * H * D, q + n * H * D, kcache + slot * max_len * KVH * D,
+                                          vcache + slot * max_len * KVH * D, static_cast<std::size_t>(positions[n]) + 1,
+                                          H, KVH, D, scores.data(), ld, acc.data());
+    }
+    return;
+  }
+#endif
   const auto d_ = detail::index(D);
   CAI_PARALLEL_FOR(N * H * max_len * D)
   for (std::size_t n = 0; n < N; ++n) {

@@ -8,7 +8,10 @@
 /// Conventions (those of backend/cpu.hpp):
 ///  - Every pointer is a DEVICE pointer (token ids, targets and positions too); buffers are row-major and
 ///    contiguous, with the shapes given in the shape comments.
-///  - Backward functions ACCUMULATE (`+=`) into their gradient buffers; a null gradient pointer skips it.
+///  - Backward functions ACCUMULATE (`+=`) into their gradient buffers unless given `grad_mode::overwrite`
+///    (backend/options.hpp) for the input gradient; a null gradient pointer skips it.
+///  - `fill`, `copy`, `copy_from_host` and `copy_to_host` are the storage helpers through which
+///    backend-generic code (model/transformer.hpp) touches buffers; `cpu.hpp` has the same four.
 ///  - `T` is `float` or `double`. The `float` matrix products follow `cuda_math_mode()` (fp32 by default;
 ///    TF32 or BF16 tensor cores on request); everything else is computed in `T`.
 ///  - Work is queued on the default stream; functions that must check arguments held on the device (token
@@ -98,6 +101,12 @@ template <class T>
 __global__ void add_kernel(T* out, const T* a, const T* b, std::size_t n) {
   for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x)
     out[i] = a[i] + b[i];
+}
+
+template <class T>
+__global__ void fill_kernel(T* out, T value, std::size_t n) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x)
+    out[i] = value;
 }
 
 template <class T>
@@ -505,17 +514,22 @@ __global__ void lse_target_kernel(T* value, T* lse, const T* logits, const std::
 /// cross-entropy, −1 for the token log-probability.
 template <class T>
 __global__ void lse_target_backward_kernel(T* dlogits, const T* dvalue, const T* logits, const T* lse,
-                                           const std::int32_t* targets, std::size_t V, T coef) {
+                                           const std::int32_t* targets, std::size_t V, T coef,
+                                           bool overwrite = false) {
   const std::size_t n = blockIdx.x;
   const std::int32_t target = targets[n];
-  if (target < 0) return;
-  const T* x = logits + n * V;
   T* g = dlogits + n * V;
+  if (target < 0) {  // a masked row gets nothing: zero when overwriting
+    if (overwrite)
+      for (std::size_t i = threadIdx.x; i < V; i += blockDim.x) g[i] = T(0);
+    return;
+  }
+  const T* x = logits + n * V;
   const T d = coef * dvalue[n];
   const T l = lse[n];
   for (std::size_t i = threadIdx.x; i < V; i += blockDim.x) {
-    g[i] += d * exp(x[i] - l);
-    if (i == static_cast<std::size_t>(target)) g[i] -= d;
+    const T gi = d * exp(x[i] - l) - (i == static_cast<std::size_t>(target) ? d : T(0));
+    g[i] = overwrite ? gi : g[i] + gi;
   }
 }
 
@@ -560,6 +574,38 @@ void accumulate(cuda_t, T* out, const T* a, std::size_t n) {
   if (n == 0) return;
   detail::accumulate_kernel<<<detail::cuda_grid(n), detail::cuda_block>>>(out, a, n);
   CAI_CUDA_CHECK_LAUNCH("accumulate");
+}
+
+// Storage helpers of backend-generic code (backend/cpu.hpp has the same four for cpu_t).
+
+/// out[i] = value, on the device.
+template <class T>
+void fill(cuda_t, T* out, T value, std::size_t n) {
+  // out: (n)
+  if (n == 0) return;
+  detail::fill_kernel<<<detail::cuda_grid(n), detail::cuda_block>>>(out, value, n);
+  CAI_CUDA_CHECK_LAUNCH("fill");
+}
+
+/// dst = src, both device buffers of n elements (queued on the default stream).
+template <class T>
+void copy(cuda_t, T* dst, const T* src, std::size_t n) {
+  if (n == 0) return;
+  CAI_CUDA_CHECK(cudaMemcpy(dst, src, n * sizeof(T), cudaMemcpyDeviceToDevice));
+}
+
+/// dst (device) = src (host), n elements.
+template <class T>
+void copy_from_host(cuda_t, T* dst, const T* src, std::size_t n) {
+  if (n == 0) return;
+  CAI_CUDA_CHECK(cudaMemcpy(dst, src, n * sizeof(T), cudaMemcpyHostToDevice));
+}
+
+/// dst (host) = src (device), n elements; waits for the work queued before it.
+template <class T>
+void copy_to_host(cuda_t, T* dst, const T* src, std::size_t n) {
+  if (n == 0) return;
+  CAI_CUDA_CHECK(cudaMemcpy(dst, src, n * sizeof(T), cudaMemcpyDeviceToHost));
 }
 
 /// Splits the rows of a fused projection (N, q_width + 2 kv_width) into q (N, q_width), k and v
@@ -628,13 +674,15 @@ void matmul_forward(cuda_t, T* out, const T* in, const T* weight, const T* bias,
   }
 }
 
-/// din += dout @ weight; dweight += dout^T @ in; dbias += column sums of dout. Null gradients are skipped.
+/// din += dout @ weight (din = ... with grad_mode::overwrite); dweight += dout^T @ in; dbias += column
+/// sums of dout. Null gradients are skipped.
 template <class T>
 void matmul_backward(cuda_t, T* din, T* dweight, T* dbias, const T* dout, const T* in, const T* weight,
-                     std::size_t N, std::size_t C, std::size_t OC) {
+                     std::size_t N, std::size_t C, std::size_t OC, grad_mode din_mode = grad_mode::accumulate) {
   // din: (N, C)   dweight: (OC, C)   dbias: (OC)   dout: (N, OC)   in: (N, C)   weight: (OC, C)
-  if (din != nullptr)  // din^T (C, N) += weight^T (C, OC) · dout^T (OC, N)
-    detail::cuda_gemm<T>("matmul_backward", CUBLAS_OP_N, CUBLAS_OP_N, C, N, OC, weight, C, dout, OC, T(1), din, C);
+  const T din_beta = din_mode == grad_mode::overwrite ? T(0) : T(1);
+  if (din != nullptr)  // din^T (C, N) (+)= weight^T (C, OC) · dout^T (OC, N)
+    detail::cuda_gemm<T>("matmul_backward", CUBLAS_OP_N, CUBLAS_OP_N, C, N, OC, weight, C, dout, OC, din_beta, din, C);
   if (dweight != nullptr)  // dweight^T (C, OC) += in^T (C, N) · dout (N, OC)
     detail::cuda_gemm<T>("matmul_backward", CUBLAS_OP_N, CUBLAS_OP_T, C, OC, N, in, C, dout, OC, T(1), dweight, C);
   if (dbias != nullptr) detail::cuda_column_sum(dbias, detail::rows_value<T>{dout, OC}, N, OC);
@@ -705,11 +753,13 @@ void gelu_forward(cuda_t, T* out, const T* in, std::size_t n) {
   CAI_CUDA_CHECK_LAUNCH("gelu_forward");
 }
 
+/// din += dout * gelu'(in) (din = ... with grad_mode::overwrite).
 template <class T>
-void gelu_backward(cuda_t, T* din, const T* in, const T* dout, std::size_t n) {
+void gelu_backward(cuda_t, T* din, const T* in, const T* dout, std::size_t n, grad_mode mode = grad_mode::accumulate) {
   // din, in, dout: (n)
   if (n == 0) return;
-  detail::gelu_backward_kernel<<<detail::cuda_grid(n), detail::cuda_block>>>(din, in, dout, n, false);
+  detail::gelu_backward_kernel<<<detail::cuda_grid(n), detail::cuda_block>>>(din, in, dout, n,
+                                                                             mode == grad_mode::overwrite);
   CAI_CUDA_CHECK_LAUNCH("gelu_backward");
 }
 
@@ -767,13 +817,21 @@ template <class T>
 void attention_forward(cuda_t, T* out, T* att, const T* q, const T* k, const T* v, std::size_t B, std::size_t Tn,
                        std::size_t H, std::size_t KVH, std::size_t D) {
   // out: (B, T, H, D)   att: (B, H, T, T)   q: (B, T, H, D)   k, v: (B, T, KVH, D)
+  attention_forward(cuda, out, att, q, k, v, B, Tn, H, KVH, D, attention_strides{H * D, H * D, KVH * D, KVH * D});
+}
+
+/// attention_forward over rows `strides` apart: out (B, T, strides.out), q (B, T, strides.q), k and v
+/// likewise; head h of a row is at offset h * D (q, k and v read in place from a fused projection).
+template <class T>
+void attention_forward(cuda_t, T* out, T* att, const T* q, const T* k, const T* v, std::size_t B, std::size_t Tn,
+                       std::size_t H, std::size_t KVH, std::size_t D, attention_strides strides) {
   if (KVH == 0 || H % KVH != 0)
     throw config_error("attention_forward: " + std::to_string(H) + " query heads cannot share " +
                        std::to_string(KVH) + " key/value heads");
   if (B * H * Tn == 0) return;
   const T scale = T(1) / std::sqrt(static_cast<T>(D));
   detail::attention_forward_kernel<<<static_cast<unsigned>(B * H * Tn), detail::cuda_row_threads(Tn)>>>(
-      out, att, q, k, v, Tn, H, KVH, D, scale, detail::attention_ld{H * D, H * D, KVH * D, KVH * D});
+      out, att, q, k, v, Tn, H, KVH, D, scale, detail::attention_ld{strides.out, strides.q, strides.k, strides.v});
   CAI_CUDA_CHECK_LAUNCH("attention_forward");
 }
 
@@ -781,12 +839,21 @@ template <class T>
 void attention_backward(cuda_t, T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v, const T* att,
                         std::size_t B, std::size_t Tn, std::size_t H, std::size_t KVH, std::size_t D) {
   // dq: (B, T, H, D)   dk, dv: (B, T, KVH, D)   dout, q: (B, T, H, D)   k, v: (B, T, KVH, D)   att: (B, H, T, T)
+  attention_backward(cuda, dq, dk, dv, dout, q, k, v, att, B, Tn, H, KVH, D,
+                     attention_strides{H * D, H * D, KVH * D, KVH * D});
+}
+
+/// attention_backward over rows `strides` apart: dout as out, dq as q, dk as k, dv as v.
+template <class T>
+void attention_backward(cuda_t, T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v, const T* att,
+                        std::size_t B, std::size_t Tn, std::size_t H, std::size_t KVH, std::size_t D,
+                        attention_strides strides) {
   if (KVH == 0 || H % KVH != 0)
     throw config_error("attention_backward: " + std::to_string(H) + " query heads cannot share " +
                        std::to_string(KVH) + " key/value heads");
   if (B * H * Tn == 0) return;
   const T scale = T(1) / std::sqrt(static_cast<T>(D));
-  const detail::attention_ld ld{H * D, H * D, KVH * D, KVH * D};
+  const detail::attention_ld ld{strides.out, strides.q, strides.k, strides.v};
   T* dscore = detail::cuda_scratch<T>(B * H * Tn * Tn);  // dscore: (B, H, T, T), rows t hold s <= t
   detail::attention_backward_q_kernel<<<static_cast<unsigned>(B * H * Tn), detail::cuda_row_threads(Tn)>>>(
       dq, dscore, dout, k, v, att, Tn, H, KVH, D, scale, ld);
@@ -848,14 +915,16 @@ void crossentropy_forward(cuda_t, T* losses, T* lse, const T* logits, const std:
   CAI_CUDA_CHECK_LAUNCH("crossentropy_forward");
 }
 
-/// dlogits[n, :] += dlosses[n] * (softmax(logits[n, :]) - onehot(targets[n])); masked rows get nothing.
+/// dlogits[n, :] += dlosses[n] * (softmax(logits[n, :]) - onehot(targets[n])); masked rows get nothing
+/// (with grad_mode::overwrite: dlogits = ..., masked rows zero).
 template <class T>
 void crossentropy_backward(cuda_t, T* dlogits, const T* dlosses, const T* logits, const T* lse,
-                           const std::int32_t* targets, std::size_t N, std::size_t V) {
+                           const std::int32_t* targets, std::size_t N, std::size_t V,
+                           grad_mode mode = grad_mode::accumulate) {
   // dlogits, logits: (N, V)   dlosses, lse: (N)   targets: (N)
   if (N == 0) return;
   detail::lse_target_backward_kernel<<<static_cast<unsigned>(N), detail::cuda_row_threads(V)>>>(
-      dlogits, dlosses, logits, lse, targets, V, T(1));
+      dlogits, dlosses, logits, lse, targets, V, T(1), mode == grad_mode::overwrite);
   CAI_CUDA_CHECK_LAUNCH("crossentropy_backward");
 }
 

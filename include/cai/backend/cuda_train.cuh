@@ -6,6 +6,12 @@
 /// (PyTorch's, with the fused multiply-adds of its vectorised kernels), plus `cuda_adamw_state`, the
 /// optimizer state of one parameter tensor held on the GPU.
 ///
+/// Also the trainers' helpers of train/backend_ops.hpp for `cuda_t` (the first non-finite element, the
+/// squared norm, an in-place scale, a vector head at chosen rows: the preference model's reward and PPO's
+/// value), LoRA's `lora_merge` / `lora_backward` (train/parameters.hpp) with cuBLAS, and the mapping of
+/// `adamw` on `device_vector` to `cuda_adamw_state` (with `save` / `load` in adamw::state's format), so
+/// that the trainers of train/ instantiate for `transformer<cuda_t>`.
+///
 /// Every pointer is a device pointer. The scalar losses return a host value: the per-pair terms are
 /// computed on the GPU in double precision and summed on the host in pair order, as the CPU sums them.
 /// Their argument checks (probabilities in [0, 1], options) run on the host and throw the CPU versions'
@@ -19,6 +25,10 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <istream>
+#include <optional>
+#include <ostream>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -26,6 +36,8 @@
 #include "cai/backend/cuda.cuh"
 #include "cai/error.hpp"
 #include "cai/train/adamw.hpp"
+#include "cai/train/backend_ops.hpp"
+#include "cai/train/detail/state_io.hpp"
 #include "cai/train/losses/detail/common.hpp"
 #include "cai/train/losses/dpo.hpp"
 #include "cai/train/losses/preference.hpp"
@@ -168,6 +180,57 @@ __global__ void adamw_kernel(T* theta, const T* g, T* m, T* v, T* max_v, std::si
     theta[i] = th;
     m[i] = mi;
     v[i] = vi;
+  }
+}
+
+template <class T>
+__global__ void first_non_finite_kernel(unsigned long long* first, const T* x, std::size_t n) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x)
+    if (!isfinite(x[i])) atomicMin(first, static_cast<unsigned long long>(i));
+}
+
+/// Per block: the sum of x[i]² in double over a grid-stride share of the elements (a fixed grid, so the
+/// partial sums and their order do not change between runs).
+template <class T>
+__global__ void squared_norm_kernel(double* partial, const T* x, std::size_t n) {
+  __shared__ double red[32];
+  double s = 0.0;
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x) {
+    const double v = static_cast<double>(x[i]);
+    s += v * v;
+  }
+  s = block_sum(s, red);
+  if (threadIdx.x == 0) partial[blockIdx.x] = s;
+}
+
+template <class T>
+__global__ void scale_kernel(T* x, T factor, std::size_t n) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x)
+    x[i] *= factor;
+}
+
+/// One block per b: out[b] = Σ_c head[c] hidden[rows[b], c] in double.
+template <class T>
+__global__ void scalar_head_kernel(T* out, const T* hidden, const T* head, const std::size_t* rows, std::size_t C) {
+  __shared__ double red[32];
+  const T* h = hidden + rows[blockIdx.x] * C;
+  double s = 0.0;
+  for (std::size_t c = threadIdx.x; c < C; c += blockDim.x) s += static_cast<double>(head[c]) * h[c];
+  s = block_sum(s, red);
+  if (threadIdx.x == 0) out[blockIdx.x] = static_cast<T>(s);
+}
+
+/// One thread per c, the rows in b order: dhead[c] += Σ_b dout[b] h[rows[b], c]; dhidden rows written.
+template <class T>
+__global__ void scalar_head_backward_kernel(T* dhead, T* dhidden, const T* hidden, const T* head, const T* dout,
+                                            const std::size_t* rows, std::size_t B, std::size_t C) {
+  for (std::size_t c = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; c < C; c += std::size_t(gridDim.x) * blockDim.x) {
+    T acc = dhead[c];
+    for (std::size_t b = 0; b < B; ++b) {
+      acc += dout[b] * hidden[rows[b] * C + c];
+      dhidden[rows[b] * C + c] = dout[b] * head[c];
+    }
+    dhead[c] = acc;
   }
 }
 
@@ -334,6 +397,9 @@ class cuda_adamw_state {
     optimizer.validate();
   }
   cuda_adamw_state(const adamw&& optimizer, std::size_t size) = delete;
+  /// As adamw::state's constructor: the state of `param` (only its size is kept).
+  cuda_adamw_state(const adamw& optimizer, const device_vector<T>& param) : cuda_adamw_state(optimizer, param.size()) {}
+  cuda_adamw_state(const adamw&& optimizer, const device_vector<T>& param) = delete;
 
   /// One step on a parameter of the size given at construction.
   /// @throws validation_error if a size differs.
@@ -358,6 +424,40 @@ class cuda_adamw_state {
     ++steps_;
   }
   [[nodiscard]] std::size_t steps() const noexcept { return steps_; }
+
+  /// Writes the step count and the moments (copied to the host) in adamw::state's format
+  /// (train/detail/state_io.hpp, kind "adamw"): a state saved on the GPU loads on the CPU and back.
+  /// @throws io_error if the stream fails.
+  void save(std::ostream& out) const {
+    const auto m = detail::cuda_copy_to_host(m_.data(), m_.size());
+    const auto v = detail::cuda_copy_to_host(v_.data(), v_.size());
+    const auto max_v = detail::cuda_copy_to_host(max_v_.data(), max_v_.size());
+    detail::optimizer_state_writer w(out, "cai::cuda_adamw_state::save");
+    w.header({.kind = "adamw", .value_bytes = sizeof(T), .steps = steps_, .size = size_, .buffers = 3});
+    w.buffer(std::span<const T>(m));
+    w.buffer(std::span<const T>(v));
+    w.buffer(std::span<const T>(max_v));
+  }
+
+  /// Reads what `save` (or adamw::state::save) wrote for a parameter of this size.
+  /// @throws io_error / validation_error as adamw::state::load; the state is unchanged on a throw.
+  void load(std::istream& in, const std::string& source = "<stream>") {
+    detail::optimizer_state_reader r(in, source, "cai::cuda_adamw_state::load");
+    const auto h = r.header();
+    r.expect<T>(h, "adamw", size_, 3);
+    auto m = r.template buffer<T>(size_, "first moment");
+    auto v = r.template buffer<T>(size_, "second moment");
+    auto max_v = r.template buffer<T>(size_, "maximum of the second moment");
+    if (m.size() != v.size() || (h.steps != 0 && m.empty()))
+      throw validation_error(source + ": cai::cuda_adamw_state::load: the moments are missing or of unequal sizes; "
+                             "the optimizer state is corrupt");
+    device_vector<T> dm{std::span<const T>(m)}, dv{std::span<const T>(v)}, dmax{std::span<const T>(max_v)};
+    steps_ = static_cast<std::size_t>(h.steps);
+    m_ = std::move(dm);
+    v_ = std::move(dv);
+    max_v_ = std::move(dmax);
+  }
+
   [[nodiscard]] const device_vector<T>& first_moment() const noexcept { return m_; }
   [[nodiscard]] const device_vector<T>& second_moment() const noexcept { return v_; }
   [[nodiscard]] const device_vector<T>& max_second_moment() const noexcept { return max_v_; }
@@ -367,6 +467,143 @@ class cuda_adamw_state {
   std::size_t size_;
   std::size_t steps_ = 0;
   device_vector<T> m_, v_, max_v_;
+};
+
+/// The AdamW state of a parameter held in `Backend`'s storage of `T`: `adamw::state<std::vector<T>>` for
+/// `cpu_t`, `cuda_adamw_state<T>` for `cuda_t`. Both are built from `(optimizer, param)` and stepped with
+/// `update(param, gradient)`, so a training loop names the backend once:
+/// `cai::adamw_state_for<Backend, float> state(opt, model.parameter_storage());`
+template <class Backend, class T>
+struct backend_adamw_state {
+  using type = adamw::state<typename Backend::template storage<T>>;
+};
+template <class T>
+struct backend_adamw_state<cuda_t, T> {
+  using type = cuda_adamw_state<T>;
+};
+template <class Backend, class T>
+using adamw_state_for = typename backend_adamw_state<Backend, T>::type;
+
+// ---------------------------------------------------------------------------------------------------
+// The trainers' helpers (train/backend_ops.hpp) for cuda_t
+
+/// The index of the first non-finite element of x (device memory), or nothing. One synchronisation.
+template <class T>
+[[nodiscard]] std::optional<std::size_t> first_non_finite(cuda_t, const T* x, std::size_t n) {
+  // x: (n)
+  if (n == 0) return std::nullopt;
+  auto* first = detail::cuda_scratch<unsigned long long>(1);
+  const auto none = static_cast<unsigned long long>(n);
+  CAI_CUDA_CHECK(cudaMemcpy(first, &none, sizeof none, cudaMemcpyHostToDevice));
+  detail::first_non_finite_kernel<<<detail::cuda_grid(n), detail::cuda_block>>>(first, x, n);
+  CAI_CUDA_CHECK_LAUNCH("first_non_finite");
+  unsigned long long found = none;
+  CAI_CUDA_CHECK(cudaMemcpy(&found, first, sizeof found, cudaMemcpyDeviceToHost));
+  if (found >= none) return std::nullopt;
+  return static_cast<std::size_t>(found);
+}
+
+/// Σ x[i]² in double: per-block partial sums on a fixed grid, added on the host in block order, so the
+/// result is the same from run to run (not bit-equal to the CPU's sequential sum).
+template <class T>
+[[nodiscard]] double squared_norm(cuda_t, const T* x, std::size_t n) {
+  // x: (n)
+  if (n == 0) return 0.0;
+  const unsigned blocks = 256;
+  double* partial = detail::cuda_scratch<double>(blocks, 1);
+  detail::squared_norm_kernel<<<blocks, detail::cuda_block>>>(partial, x, n);
+  CAI_CUDA_CHECK_LAUNCH("squared_norm");
+  const auto host = detail::cuda_copy_to_host(partial, blocks);
+  double total = 0.0;
+  for (double p : host) total += p;
+  return total;
+}
+
+/// x[i] *= factor on the device.
+template <class T>
+void scale_in_place(cuda_t, T* x, std::type_identity_t<T> factor, std::size_t n) {
+  // x: (n)
+  if (n == 0) return;
+  detail::scale_kernel<<<detail::cuda_grid(n), detail::cuda_block>>>(x, static_cast<T>(factor), n);
+  CAI_CUDA_CHECK_LAUNCH("scale_in_place");
+}
+
+/// out[b] = Σ_c head[c] · hidden[rows[b], c] in double (all device memory, rows included).
+template <class T>
+void scalar_head_forward(cuda_t, T* out, const T* hidden, const T* head, const std::size_t* rows, std::size_t B,
+                         std::size_t C) {
+  // out: (B)   hidden: (rows of C)   head: (C)   rows: (B)
+  if (B == 0) return;
+  detail::scalar_head_kernel<<<static_cast<unsigned>(B), detail::cuda_row_threads(C)>>>(out, hidden, head, rows, C);
+  CAI_CUDA_CHECK_LAUNCH("scalar_head_forward");
+}
+
+/// dhead[c] += Σ_b dout[b] · hidden[rows[b], c] (in b order); dhidden[rows[b], c] = dout[b] · head[c].
+template <class T>
+void scalar_head_backward(cuda_t, T* dhead, T* dhidden, const T* hidden, const T* head, const T* dout,
+                          const std::size_t* rows, std::size_t B, std::size_t C) {
+  // dhead, head: (C)   dhidden, hidden: (rows of C)   dout, rows: (B)
+  if (B == 0 || C == 0) return;
+  detail::scalar_head_backward_kernel<<<detail::cuda_grid(C), detail::cuda_block>>>(dhead, dhidden, hidden, head, dout,
+                                                                                    rows, B, C);
+  CAI_CUDA_CHECK_LAUNCH("scalar_head_backward");
+}
+
+/// w = w0 + scale · b a for a LoRA adapter (train/parameters.hpp): a device copy, then one cuBLAS product
+/// into w with b scaled first.
+/// @param w (out, in)   @param w0 (out, in)   @param a (r, in)   @param b (out, r); device memory.
+template <class T>
+void lora_merge(cuda_t, T* w, const T* w0, const T* a, const T* b, std::type_identity_t<T> scale, std::size_t out,
+                std::size_t in, std::size_t r) {
+  thread_local device_vector<T> scaled_b;  // (out, r)
+  if (scaled_b.size() < out * r) scaled_b.resize(out * r);
+  copy(cuda, w, w0, out * in);
+  copy(cuda, scaled_b.data(), b, out * r);
+  scale_in_place(cuda, scaled_b.data(), scale, out * r);
+  // w (out, in) += scaled_b (out, r) · a (r, in): matmul_backward's input gradient with N = out, OC = r
+  matmul_backward(cuda, w, static_cast<T*>(nullptr), static_cast<T*>(nullptr), scaled_b.data(),
+                  static_cast<const T*>(nullptr), a, out, in, r);
+}
+
+/// da += scale · bᵀ dw, db += scale · dw aᵀ (accumulated) for a LoRA adapter, with cuBLAS.
+/// @param da (r, in)   @param db (out, r)   @param dw (out, in)   @param a (r, in)   @param b (out, r).
+template <class T>
+void lora_backward(cuda_t, T* da, T* db, const T* dw, const T* a, const T* b, std::type_identity_t<T> scale,
+                   std::size_t out, std::size_t in, std::size_t r) {
+  thread_local device_vector<T> scaled_b, product;  // (out, r) each
+  if (scaled_b.size() < out * r) {
+    scaled_b.resize(out * r);
+    product.resize(out * r);
+  }
+  copy(cuda, scaled_b.data(), b, out * r);
+  scale_in_place(cuda, scaled_b.data(), scale, out * r);
+  // da (r, in) += scaled_bᵀ (r, out) · dw (out, in): matmul_backward's weight gradient with N = out, OC = r
+  matmul_backward(cuda, static_cast<T*>(nullptr), da, static_cast<T*>(nullptr), scaled_b.data(), dw,
+                  static_cast<const T*>(nullptr), out, in, r);
+  // product (out, r) = dw (out, in) · aᵀ (in, r); db += scale · product
+  matmul_forward(cuda, product.data(), dw, a, static_cast<const T*>(nullptr), out, in, r);
+  scale_in_place(cuda, product.data(), scale, out * r);
+  accumulate(cuda, db, product.data(), out * r);
+}
+
+namespace detail {
+template <class>
+inline constexpr bool cuda_dependent_false = false;
+}  // namespace detail
+
+/// On the GPU the trainers keep a `cuda_adamw_state` for `adamw`...
+template <class T>
+struct optimizer_state_for<adamw, device_vector<T>> {
+  using type = cuda_adamw_state<T>;
+};
+/// ... and refuse other optimizers, whose states are host code.
+template <class Optimizer, class T>
+struct optimizer_state_for<Optimizer, device_vector<T>> {
+  static_assert(detail::cuda_dependent_false<Optimizer>,
+                "cai: on cuda_t the trainers take cai::adamw only (cuda_adamw_state); sgd and other optimizers "
+                "have host states: train on cai::cpu, or write a state for device_vector and specialise "
+                "cai::optimizer_state_for");
+  using type = void;
 };
 
 }  // namespace cai

@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include <Eigen/Core>
 #include <nlohmann/json.hpp>
 
 #include "cai/concepts.hpp"
@@ -46,11 +47,33 @@ namespace cai {
 
 /// Draws the next token from a row of logits: greedy at temperature 0, else softmax(logits / T)
 /// restricted to the top k tokens (k = 0: all) and to the smallest set whose probability reaches top_p.
+/// Greedy takes the first largest logit; plain temperature sampling (k = 0, top_p = 1) walks the
+/// cumulative distribution in vocabulary order in one pass, without sorting; top-k and top-p walk it in
+/// order of decreasing probability.
 /// @param logits (V), modified in place.
 inline std::int32_t sample_token(std::span<float> logits, const generation_options& o, rng& g) {
   const std::size_t V = logits.size();
+  if (V == 0) throw config_error("sample_token: an empty row of logits");
   if (o.temperature <= 0.0)
     return static_cast<std::int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  if ((o.top_k == 0 || o.top_k >= V) && o.top_p >= 1.0) {
+    // p_i = exp((l_i - max) / T), vectorised into aligned scratch (the same bits at any address), summed
+    // and walked in double in vocabulary order
+    const auto v = static_cast<Eigen::Index>(V);
+    Eigen::Map<const Eigen::ArrayXf> l(logits.data(), v);
+    const float top = l.maxCoeff();
+    Eigen::ArrayXf p = ((l - top) * static_cast<float>(1.0 / o.temperature)).exp();
+    double total = 0;
+    for (Eigen::Index i = 0; i < v; ++i) total += p[i];
+    double u = g.uniform_real() * total;
+    for (Eigen::Index i = 0; i < v; ++i) {
+      if (u < p[i]) return static_cast<std::int32_t>(i);
+      u -= p[i];
+    }
+    for (Eigen::Index i = v; i-- > 0;)  // rounding left u at the end: the last token with any probability
+      if (p[i] > 0.0f) return static_cast<std::int32_t>(i);
+    return static_cast<std::int32_t>(V - 1);
+  }
   std::vector<std::int32_t> order(V);
   std::iota(order.begin(), order.end(), 0);
   const std::size_t k = o.top_k == 0 ? V : std::min(o.top_k, V);

@@ -12,6 +12,12 @@
 ///   mean token cross-entropy with masked targets.
 /// - `forward_cached(cache, segments)` is the inference path: it appends tokens to sequences held in a
 ///   `kv_cache` (prefill and decode are the same call) and returns the logits of the appended tokens.
+/// - The template touches its buffers only through backend functions (the kernels and `fill`, `copy`,
+///   `copy_from_host`, `copy_to_host`), so `transformer<cuda_t>` instantiates from it too (include
+///   `backend/cuda.cuh` first, in a .cu file). Token ids and targets are host spans; the logits, hidden
+///   states and gradients it returns or takes (`forward`, `backward`, `data()`, `grad()`) are the
+///   backend's memory (device memory for `cuda_t`). `load_parameters` / `host_parameters` /
+///   `host_gradients` copy the flat parameter and gradient buffers from and to the host.
 #pragma once
 
 #include <algorithm>
@@ -21,6 +27,7 @@
 #include <numeric>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "cai/backend/cpu.hpp"
@@ -52,6 +59,10 @@ class kv_cache {
     if (max_len > config.context_length)
       throw config_error("kv_cache: max_len " + std::to_string(max_len) + " exceeds the model's context length " +
                          std::to_string(config.context_length));
+    if constexpr (std::is_same_v<Backend, cpu_t>) {  // a decode step reads the cache from memory
+      prefer_huge_pages(cpu, keys_.data(), keys_.size() * sizeof(T));
+      prefer_huge_pages(cpu, values_.data(), values_.size() * sizeof(T));
+    }
   }
 
   [[nodiscard]] std::size_t slots() const noexcept { return slots_; }
@@ -64,8 +75,8 @@ class kv_cache {
   void copy_slot(std::size_t from, std::size_t to) {
     const std::size_t n = lengths_.at(from) * width_;
     for (std::size_t l = 0; l < layers_; ++l) {
-      std::copy_n(keys_.data() + offset(l, from), n, keys_.data() + offset(l, to));
-      std::copy_n(values_.data() + offset(l, from), n, values_.data() + offset(l, to));
+      copy(Backend{}, keys_.data() + offset(l, to), keys_.data() + offset(l, from), n);
+      copy(Backend{}, values_.data() + offset(l, to), values_.data() + offset(l, from), n);
     }
     lengths_.at(to) = lengths_.at(from);
   }
@@ -106,6 +117,8 @@ class transformer {
     build_parameter_table();
     params_ = storage(num_parameters());
     grads_ = storage(num_parameters());
+    // a decode step streams every weight from memory: huge pages spare it a page walk every 4 KiB
+    if constexpr (std::is_same_v<Backend, cpu_t>) prefer_huge_pages(cpu, params_.data(), params_.size() * sizeof(T));
     bind_pointers();
   }
 
@@ -129,7 +142,21 @@ class transformer {
   [[nodiscard]] T* grad(const parameter_info& p) noexcept { return grads_.data() + p.offset; }
   [[nodiscard]] typename Backend::template storage<T>& parameter_storage() noexcept { return params_; }
   [[nodiscard]] typename Backend::template storage<T>& gradient_storage() noexcept { return grads_; }
-  void zero_grad() { std::fill(grads_.begin(), grads_.end(), T(0)); }
+  void zero_grad() { fill(Backend{}, grads_.data(), T(0), grads_.size()); }
+
+  /// Replaces every parameter by `values` (host memory, the flat layout of `parameters()`): how a model
+  /// on another backend receives the weights of a CPU model (`load_parameters(cpu_model.parameter_storage())`).
+  /// @throws config_error when the sizes differ.
+  void load_parameters(std::span<const T> values) {
+    if (values.size() != num_parameters())
+      throw config_error("transformer::load_parameters: " + std::to_string(values.size()) + " values for a model of " +
+                         std::to_string(num_parameters()) + " parameters");
+    copy_from_host(Backend{}, params_.data(), values.data(), values.size());
+  }
+  /// A host copy of the parameters (flat layout of `parameters()`).
+  [[nodiscard]] std::vector<T> host_parameters() const { return to_host(params_); }
+  /// A host copy of the gradients (flat layout of `parameters()`).
+  [[nodiscard]] std::vector<T> host_gradients() const { return to_host(grads_); }
 
   /// GPT-2's initialisation: normal(0, 0.02) weights, residual projections scaled by 1/sqrt(2 n_layers),
   /// zero biases, unit norm weights. Normal draws use cai::rng (Box-Muller), the same on every platform.
@@ -140,8 +167,9 @@ class transformer {
       return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
     };
     const double residual_scale = 1.0 / std::sqrt(2.0 * static_cast<double>(config_.n_layers));
+    std::vector<T> host(num_parameters());  // drawn on the host, then copied into the backend's storage
     for (const auto& p : table_) {
-      T* w = data(p);
+      T* w = host.data() + p.offset;
       const bool is_norm = p.name.find("ln_") != std::string::npos || p.name.find("norm") != std::string::npos;
       const bool is_bias = p.name.ends_with(".bias");
       if (is_bias) {
@@ -155,6 +183,7 @@ class transformer {
         for (std::size_t i = 0; i < p.size; ++i) w[i] = static_cast<T>(sd * normal());
       }
     }
+    copy_from_host(Backend{}, params_.data(), host.data(), host.size());
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -210,20 +239,23 @@ class transformer {
     if (targets.size() != B * Tn) throw config_error("transformer::forward_loss: targets and ids differ in size");
     (void)forward(ids, B, Tn);
     const std::size_t N = B * Tn, V = config_.vocab_size;
-    acts_.targets.assign(targets.begin(), targets.end());
+    acts_.targets.resize(N);
+    copy_from_host(Backend{}, acts_.targets.data(), targets.data(), N);
     acts_.losses.resize(N);
     acts_.lse.resize(N);
     crossentropy_forward(Backend{}, acts_.losses.data(), acts_.lse.data(), acts_.logits.data(), acts_.targets.data(), N, V);
     acts_.counted = static_cast<std::size_t>(std::count_if(targets.begin(), targets.end(), [](auto t) { return t >= 0; }));
     T total = 0;
-    for (T l : acts_.losses) total += l;
+    for (T l : to_host(acts_.losses)) total += l;
     return acts_.counted == 0 ? T(0) : total / static_cast<T>(acts_.counted);
   }
 
   /// Accumulates the gradient of the mean loss of the last `forward_loss`, scaled by `scale`.
   void backward_loss(T scale = T(1)) {
     const std::size_t N = acts_.losses.size(), V = config_.vocab_size;
-    std::vector<T> dlosses(N, acts_.counted == 0 ? T(0) : scale / static_cast<T>(acts_.counted));
+    storage& dlosses = bw_.dlosses;  // (N)
+    if (dlosses.size() != N) dlosses = storage(N);
+    fill(Backend{}, dlosses.data(), acts_.counted == 0 ? T(0) : scale / static_cast<T>(acts_.counted), N);
     storage& dlogits = bw_.dlogits;  // (N, V), kept between steps: it is the largest buffer of a step
     if (dlogits.size() != N * V) dlogits = storage(N * V);
     crossentropy_backward(Backend{}, dlogits.data(), dlosses.data(), acts_.logits.data(), acts_.lse.data(),
@@ -253,12 +285,15 @@ class transformer {
                            std::to_string(start + s.tokens.size()) + " tokens; the cache holds " +
                            std::to_string(cache.max_len()));
       for (std::size_t i = 0; i < s.tokens.size(); ++i, ++row) {
-        infer_.ids[row] = s.tokens[i];
-        infer_.slots[row] = static_cast<std::int32_t>(s.slot);
-        infer_.positions[row] = static_cast<std::int32_t>(start + i);
+        infer_.host_ids[row] = s.tokens[i];
+        infer_.host_slots[row] = static_cast<std::int32_t>(s.slot);
+        infer_.host_positions[row] = static_cast<std::int32_t>(start + i);
       }
     }
     const Backend be{};
+    copy_from_host(be, infer_.ids.data(), infer_.host_ids.data(), N);
+    copy_from_host(be, infer_.slots.data(), infer_.host_slots.data(), N);
+    copy_from_host(be, infer_.positions.data(), infer_.host_positions.data(), N);
     embed(infer_.x.data(), infer_.ids.data(), infer_.positions.data(), N);
     const std::size_t max_len = cache.max_len();
     for (std::size_t l = 0; l < config_.n_layers; ++l) {
@@ -271,10 +306,13 @@ class transformer {
       }
       T* kc = cache.keys(l);
       T* vc = cache.values(l);
-      for (std::size_t n = 0; n < N; ++n) {
-        const std::size_t at = (static_cast<std::size_t>(infer_.slots[n]) * max_len + static_cast<std::size_t>(infer_.positions[n])) * kvw;
-        std::copy_n(infer_.k.data() + n * kvw, kvw, kc + at);
-        std::copy_n(infer_.v.data() + n * kvw, kvw, vc + at);
+      // a segment's rows go to consecutive positions of its slot: one copy per segment
+      std::size_t first = 0;
+      for (const auto& s : segments) {
+        const std::size_t at = (s.slot * max_len + cache.length(s.slot)) * kvw, len = s.tokens.size() * kvw;
+        copy(be, kc + at, infer_.k.data() + first * kvw, len);
+        copy(be, vc + at, infer_.v.data() + first * kvw, len);
+        first += s.tokens.size();
       }
       attention_cached_forward(be, infer_.a.data(), infer_.q.data(), kc, vc, infer_.slots.data(), infer_.positions.data(),
                                N, max_len, H, KVH, D);
@@ -292,6 +330,15 @@ class transformer {
 
  private:
   using storage = typename Backend::template storage<T>;
+  using index_storage = typename Backend::template storage<std::int32_t>;  // token ids, positions, slots
+
+  /// A host copy of a backend buffer.
+  template <class Buffer>
+  static auto to_host(const Buffer& s) {
+    std::vector<std::remove_cvref_t<decltype(*s.data())>> host(s.size());
+    copy_to_host(Backend{}, host.data(), s.data(), s.size());
+    return host;
+  }
 
   struct layer_params {
     const T *norm1_w = nullptr, *norm1_b = nullptr, *qkv_w = nullptr, *qkv_b = nullptr;  // GPT-2: fused qkv
@@ -310,9 +357,11 @@ class transformer {
       throw config_error(std::string("transformer::") + who + ": sequence length " + std::to_string(Tn) +
                          " is outside 1.." + std::to_string(config_.context_length));
     resize_activations(B, Tn);
-    std::copy(ids.begin(), ids.end(), acts_.ids.begin());
+    copy_from_host(Backend{}, acts_.ids.data(), ids.data(), B * Tn);
+    std::vector<std::int32_t> positions(B * Tn);
     for (std::size_t b = 0; b < B; ++b)
-      for (std::size_t t = 0; t < Tn; ++t) acts_.positions[b * Tn + t] = static_cast<std::int32_t>(t);
+      for (std::size_t t = 0; t < Tn; ++t) positions[b * Tn + t] = static_cast<std::int32_t>(t);
+    copy_from_host(Backend{}, acts_.positions.data(), positions.data(), B * Tn);
   }
 
   // --- parameter table ---------------------------------------------------------------------------
@@ -471,7 +520,7 @@ class transformer {
   };
   struct activations {
     std::size_t B = 0, Tn = 0;
-    std::vector<std::int32_t> ids, positions, targets;
+    index_storage ids, positions, targets;
     std::vector<layer_acts> layers;
     storage x_out, hf, meanf, rstdf, logits, o, losses, lse;
     std::size_t counted = 0;
@@ -540,9 +589,9 @@ class transformer {
     const Backend be{};
     const std::size_t B = acts_.B, Tn = acts_.Tn, N = B * Tn, C = config_.d_model, H = config_.n_heads,
                       KVH = config_.n_kv_heads, D = config_.head_dim(), qw = H * D, kvw = KVH * D, F = config_.d_ff;
-    auto zeros = [](storage& s, std::size_t n) {
+    auto zeros = [&be](storage& s, std::size_t n) {
       if (s.size() != n) s = storage(n);
-      std::fill(s.begin(), s.end(), T(0));
+      fill(be, s.data(), T(0), s.size());
     };
     storage& dx = bw_.dx;       // gradient of the residual stream: (N, C)
     storage& dh = bw_.dh;       // (N, C)
@@ -557,7 +606,7 @@ class transformer {
                          grad_mode::overwrite);
       if (dhidden != nullptr) accumulate(be, dh.data(), dhidden, N * C);
     } else {
-      std::copy_n(dhidden, N * C, dh.data());
+      copy(be, dh.data(), dhidden, N * C);
     }
     zeros(dx, N * C);
     normalize_backward(dx.data(), dh.data(), acts_.x_out.data(), final_w_, final_b_, acts_.meanf.data(),
@@ -617,11 +666,13 @@ class transformer {
 
   // --- inference buffers ---------------------------------------------------------------------------
   struct inference_buffers {
-    std::vector<std::int32_t> ids, slots, positions;
+    std::vector<std::int32_t> host_ids, host_slots, host_positions;
+    index_storage ids, slots, positions;
     storage x, h, stat_a, stat_b, qkv, q, k, v, a, o, f1, f2, f3, logits;
     void resize(std::size_t N, std::size_t C, std::size_t qw, std::size_t kvw, std::size_t F, std::size_t V,
                 model_family family) {
-      ids.resize(N), slots.resize(N), positions.resize(N);
+      host_ids.resize(N), host_slots.resize(N), host_positions.resize(N);
+      if (ids.size() < N) ids = index_storage(N), slots = index_storage(N), positions = index_storage(N);
       auto fit = [](storage& s, std::size_t n) {
         if (s.size() < n) s = storage(n);
       };
@@ -635,7 +686,7 @@ class transformer {
   };
 
   struct backward_buffers {
-    storage dx, dh, da, dq, dk, dv, dqkv, df1, df2, df3, dlogits;
+    storage dx, dh, da, dq, dk, dv, dqkv, df1, df2, df3, dlogits, dlosses;
   };
 
   transformer_config config_;

@@ -5,6 +5,10 @@
 /// and kept in the checkpoint. Sigmoid DPO, conservative DPO (label smoothing) and IPO, with the losses of
 /// `train/losses/dpo.hpp`. Also `response_logprobs`: the summed log-probability of each response given
 /// its prompt, batched, the quantity DPO and PPO are built on.
+///
+/// On every backend the logits and their gradient stay in the backend's memory; the per-token
+/// log-probabilities of a batch come to the host, where they are summed per response and the pair loss
+/// is computed on the 2B sums (with the CPU loss functions); the per-token gradient goes back.
 #pragma once
 
 #include <algorithm>
@@ -71,6 +75,43 @@ inline response_rows make_response_rows(std::span<const std::vector<std::int32_t
 
 }  // namespace detail
 
+/// Per-token log-probabilities of a batch of rows on the model's backend, and the buffers they need:
+/// the logits stay in the backend's memory, the N log-probabilities come to the host (they are summed per
+/// response there, in token order), and the gradient with respect to them goes back.
+template <class Backend>
+struct token_logprob_buffers {
+  using storage = typename Backend::template storage<float>;
+  typename Backend::template storage<std::int32_t> targets;  // (N)
+  storage logp, lse, dlogp, dlogits;                          // (N), (N), (N), (N, V)
+  std::vector<float> host_logp, host_dlogp;                   // (N)
+
+  /// host_logp = log P(target) of each row of `logits` (N, V), 0 where the target is negative.
+  void forward(const float* logits, const std::vector<std::int32_t>& host_targets, std::size_t N, std::size_t V) {
+    const Backend be{};
+    if (targets.size() != N) targets = typename Backend::template storage<std::int32_t>(N);
+    if (logp.size() != N) {
+      logp = storage(N);
+      lse = storage(N);
+    }
+    copy_from_host(be, targets.data(), host_targets.data(), N);
+    token_logprob_forward(be, logp.data(), lse.data(), logits, targets.data(), N, V);
+    host_logp.resize(N);
+    copy_to_host(be, host_logp.data(), logp.data(), N);
+  }
+
+  /// dlogits (N, V) = the gradient of Σ host_dlogp[n] logp[n] (host_dlogp filled by the caller).
+  /// @return dlogits, backend memory.
+  std::span<const float> backward(const float* logits, std::size_t N, std::size_t V) {
+    const Backend be{};
+    if (dlogp.size() != N) dlogp = storage(N);
+    copy_from_host(be, dlogp.data(), host_dlogp.data(), N);
+    if (dlogits.size() != N * V) dlogits = storage(N * V);
+    fill(be, dlogits.data(), 0.0f, N * V);
+    token_logprob_backward(be, dlogits.data(), dlogp.data(), logits, lse.data(), targets.data(), N, V);
+    return {dlogits.data(), N * V};
+  }
+};
+
 /// log P(response | prompt) of each pair, summed over the response's tokens, `batch_size` rows at a time.
 template <class Backend>
 std::vector<double> response_logprobs(transformer<Backend, float>& model,
@@ -79,15 +120,14 @@ std::vector<double> response_logprobs(transformer<Backend, float>& model,
                                       std::size_t batch_size = 8, std::int32_t pad_id = 0) {
   std::vector<double> out;
   const std::size_t V = model.config().vocab_size;
-  std::vector<float> logp, lse;
+  token_logprob_buffers<Backend> buffers;
   for (std::size_t i = 0; i < prompts.size(); i += batch_size) {
     const std::size_t n = std::min(batch_size, prompts.size() - i);
     const auto b = detail::make_response_rows(prompts.subspan(i, n), responses.subspan(i, n),
                                               model.config().context_length, pad_id);
     const auto logits = model.forward(b.ids, b.rows, b.length);
-    logp.resize(b.rows * b.length);
-    lse.resize(b.rows * b.length);
-    token_logprob_forward(Backend{}, logp.data(), lse.data(), logits.data(), b.targets.data(), b.rows * b.length, V);
+    buffers.forward(logits.data(), b.targets, b.rows * b.length, V);
+    const auto& logp = buffers.host_logp;
     for (std::size_t r = 0; r < b.rows; ++r) {
       double s = 0.0;
       for (std::size_t t = 0; t < b.length; ++t) s += logp[r * b.length + t];
@@ -200,7 +240,9 @@ class dpo_trainer {
     data_order order(n, o.seed);
     auto& model = params_->model();
     const std::size_t per_step = o.batch_size * o.gradient_accumulation;
-    std::vector<float> logp, lse, dlogp, dlogits;
+    token_logprob_buffers<backend_type> buffers;
+    const auto& logp = buffers.host_logp;
+    auto& dlogp = buffers.host_dlogp;
     while (loop.done < loop.total) {
       const std::size_t step = loop.done + 1;
       step_.zero_grad();
@@ -216,10 +258,8 @@ class dpo_trainer {
         for (std::size_t i : idx) prompts.push_back(&data[i].prompt), responses.push_back(&data[i].rejected);
         const auto rows = detail::make_response_rows(prompts, responses, model.config().context_length, options_.pad_id);
         const std::size_t N = rows.rows * rows.length;
-        const auto logits = model.forward(rows.ids, rows.rows, rows.length);
-        logp.assign(N, 0.0f);
-        lse.assign(N, 0.0f);
-        token_logprob_forward(backend_type{}, logp.data(), lse.data(), logits.data(), rows.targets.data(), N, V);
+        const auto logits = model.forward(rows.ids, rows.rows, rows.length);  // (N, V), backend memory
+        buffers.forward(logits.data(), rows.targets, N, V);
         const bool ipo = options_.dpo.variant == dpo_variant::ipo;
         std::vector<float> seq(2 * b), ref_c(b), ref_r(b);
         for (std::size_t r = 0; r < 2 * b; ++r) {
@@ -231,7 +271,7 @@ class dpo_trainer {
         for (std::size_t i = 0; i < b; ++i) ref_c[i] = ref_chosen[idx[i]], ref_r[i] = ref_rejected[idx[i]];
         std::vector<float> rc(b), rr(b);
         const float share = 1.0f / static_cast<float>(o.gradient_accumulation);
-        const double l = dpo_loss_forward(backend_type{}, seq.data(), seq.data() + b, ref_c.data(), ref_r.data(), b,
+        const double l = dpo_loss_forward(cpu, seq.data(), seq.data() + b, ref_c.data(), ref_r.data(), b,
                                           options_.dpo, rc.data(), rr.data());
         check_loss(l, "dpo", step);
         loss += l * share;
@@ -240,7 +280,7 @@ class dpo_trainer {
           right += rc[i] > rr[i] ? 1 : 0;
         }
         std::vector<float> dseq(2 * b, 0.0f);
-        dpo_loss_backward(backend_type{}, dseq.data(), dseq.data() + b, seq.data(), seq.data() + b, ref_c.data(),
+        dpo_loss_backward(cpu, dseq.data(), dseq.data() + b, seq.data(), seq.data() + b, ref_c.data(),
                           ref_r.data(), b, options_.dpo, share);
         dlogp.assign(N, 0.0f);
         for (std::size_t r = 0; r < 2 * b; ++r) {
@@ -248,10 +288,7 @@ class dpo_trainer {
           for (std::size_t t = 0; t < rows.length; ++t)
             if (rows.targets[r * rows.length + t] >= 0) dlogp[r * rows.length + t] = d;
         }
-        dlogits.assign(N * V, 0.0f);
-        token_logprob_backward(backend_type{}, dlogits.data(), dlogp.data(), logits.data(), lse.data(),
-                               rows.targets.data(), N, V);
-        model.backward(dlogits);
+        model.backward(buffers.backward(logits.data(), N, V));
         result.tokens += rows.tokens;
       }
       params_->after_backward();

@@ -16,7 +16,9 @@
 /// model's gradient of W by the chain rule: dA = s B^T dW, dB = s dW A^T. That is exactly the gradient of
 /// the usual factored form (x W0^T + s x A^T B^T), costs one (out x rank x in) product per adapted matrix
 /// and step (small beside the batch's products), and needs no change to the model's kernels, on any
-/// backend. Adapters are saved in the PEFT layout (`adapter_model.safetensors` + `adapter_config.json`,
+/// backend: `lora_merge` and `lora_backward` are defined here for `cpu_t` (Eigen) and in
+/// backend/cuda_train.cuh for `cuda_t` (cuBLAS), and the adapters and the frozen base live in the
+/// backend's memory. Adapters are saved in the PEFT layout (`adapter_model.safetensors` + `adapter_config.json`,
 /// names `base_model.model.<module>.lora_A.weight`) so that Hugging Face PEFT loads them, and `merge()`
 /// leaves W0 + s B A in the model for good.
 #pragma once
@@ -29,6 +31,7 @@
 #include <fstream>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <Eigen/Core>
@@ -64,7 +67,8 @@ concept trainable_parameters = requires(P& p, std::size_t i) {
   { p.tensor_name(i) } -> std::convertible_to<std::string>;
 };
 
-/// Every weight of `model`: full fine-tuning. The values and gradients are the model's own buffers.
+/// Every weight of `model`: full fine-tuning. The values and gradients are the model's own buffers (device
+/// memory for `cuda_t`: the trainers update them in place there).
 template <class Backend = CAI_DEFAULT_BACKEND>
 class full_parameters {
  public:
@@ -91,6 +95,36 @@ class full_parameters {
  private:
   model_type* model_;
 };
+
+/// The effective weight of a LoRA adapter: w = w0 + scale · b a.
+/// @param w (out, in) written   @param w0 (out, in)   @param a (r, in)   @param b (out, r); backend memory.
+template <class T>
+void lora_merge(cpu_t, T* w, const T* w0, const T* a, const T* b, T scale, std::size_t out, std::size_t in,
+                std::size_t r) {
+  const auto O = static_cast<Eigen::Index>(out), I = static_cast<Eigen::Index>(in), R = static_cast<Eigen::Index>(r);
+  detail::matrix_map<T> W(w, O, I);
+  detail::const_matrix_map<T> W0(w0, O, I);
+  detail::const_matrix_map<T> A(a, R, I);
+  detail::const_matrix_map<T> B(b, O, R);
+  W.noalias() = W0;
+  W.noalias() += scale * (B * A);
+}
+
+/// The gradients of a LoRA adapter from the gradient of its effective weight (chain rule of `lora_merge`):
+/// da += scale · bᵀ dw, db += scale · dw aᵀ (accumulated).
+/// @param da (r, in)   @param db (out, r)   @param dw (out, in)   @param a (r, in)   @param b (out, r).
+template <class T>
+void lora_backward(cpu_t, T* da, T* db, const T* dw, const T* a, const T* b, T scale, std::size_t out,
+                   std::size_t in, std::size_t r) {
+  const auto O = static_cast<Eigen::Index>(out), I = static_cast<Eigen::Index>(in), R = static_cast<Eigen::Index>(r);
+  detail::const_matrix_map<T> DW(dw, O, I);
+  detail::const_matrix_map<T> A(a, R, I);
+  detail::const_matrix_map<T> B(b, O, R);
+  detail::matrix_map<T> DA(da, R, I);
+  detail::matrix_map<T> DB(db, O, R);
+  DA.noalias() += scale * (B.transpose() * DW);
+  DB.noalias() += scale * (DW * A.transpose());
+}
 
 /// Which projections get adapters, and their shape.
 struct lora_options {
@@ -125,7 +159,7 @@ class lora_adapters {
     std::string weight;   ///< the model's parameter name, e.g. "model.layers.0.self_attn.q_proj.weight"
     std::size_t out = 0, in = 0;
     std::size_t a_offset = 0, b_offset = 0;  ///< into values() / gradients()
-    std::vector<float> base;                 ///< W0: (out, in)
+    storage_type base;                       ///< W0: (out, in), backend memory
   };
 
   /// Adapters on every weight of `model` whose module name ends with one of `options.targets`.
@@ -151,8 +185,8 @@ class lora_adapters {
       offset += r * a.in;
       a.b_offset = offset;
       offset += a.out * r;
-      const float* w = model.data() + p.offset;
-      a.base.assign(w, w + p.size);
+      a.base = storage_type(p.size);
+      copy(Backend{}, a.base.data(), model.data() + p.offset, p.size);
       adapters_.push_back(std::move(a));
     }
     if (adapters_.empty()) {
@@ -161,15 +195,17 @@ class lora_adapters {
       throw config_error("lora_adapters: no weight of this " + std::string(to_string(model.config().family)) +
                          " model matches the targets (" + names + ")");
     }
-    values_ = storage_type(offset);
-    gradients_ = storage_type(offset);
+    std::vector<float> host(offset, 0.0f);  // drawn on the host, then copied into the backend's storage
     // PEFT's initialisation: A ~ kaiming_uniform(a = sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)), B = 0.
     rng g(options_.seed);
     for (const auto& a : adapters_) {
       const double bound = 1.0 / std::sqrt(static_cast<double>(a.in));
       for (std::size_t i = 0; i < r * a.in; ++i)
-        values_[a.a_offset + i] = static_cast<float>((2.0 * g.uniform_real() - 1.0) * bound);
+        host[a.a_offset + i] = static_cast<float>((2.0 * g.uniform_real() - 1.0) * bound);
     }
+    values_ = storage_type(offset);
+    gradients_ = storage_type(offset);
+    copy_from_host(Backend{}, values_.data(), host.data(), offset);
   }
 
   [[nodiscard]] model_type& model() noexcept { return *model_; }
@@ -182,37 +218,24 @@ class lora_adapters {
   [[nodiscard]] float scale() const noexcept { return scale_; }
 
   void zero_grad() {
-    std::fill(gradients_.begin(), gradients_.end(), 0.0f);
+    fill(Backend{}, gradients_.data(), 0.0f, gradients_.size());
     model_->zero_grad();
   }
 
-  /// Writes W = W0 + scale B A into every adapted weight of the model.
+  /// Writes W = W0 + scale B A into every adapted weight of the model (`lora_merge` on the backend).
   void before_forward() {
-    const auto r = static_cast<Eigen::Index>(options_.rank);
-    for (const auto& a : adapters_) {
-      const auto out = static_cast<Eigen::Index>(a.out), in = static_cast<Eigen::Index>(a.in);
-      detail::matrix_map<float> w(model_->data(model_->parameter(a.weight)), out, in);
-      detail::const_matrix_map<float> w0(a.base.data(), out, in);
-      detail::const_matrix_map<float> A(values_.data() + a.a_offset, r, in);
-      detail::const_matrix_map<float> B(values_.data() + a.b_offset, out, r);
-      w.noalias() = w0;
-      w.noalias() += scale_ * (B * A);
-    }
+    for (const auto& a : adapters_)
+      lora_merge(Backend{}, model_->data(model_->parameter(a.weight)), a.base.data(), values_.data() + a.a_offset,
+                 values_.data() + a.b_offset, scale_, a.out, a.in, options_.rank);
   }
 
-  /// dA += scale B^T dW, dB += scale dW A^T from the model's gradient of each adapted weight.
+  /// dA += scale B^T dW, dB += scale dW A^T from the model's gradient of each adapted weight
+  /// (`lora_backward` on the backend).
   void after_backward() {
-    const auto r = static_cast<Eigen::Index>(options_.rank);
-    for (const auto& a : adapters_) {
-      const auto out = static_cast<Eigen::Index>(a.out), in = static_cast<Eigen::Index>(a.in);
-      detail::const_matrix_map<float> dw(model_->grad(model_->parameter(a.weight)), out, in);
-      detail::const_matrix_map<float> A(values_.data() + a.a_offset, r, in);
-      detail::const_matrix_map<float> B(values_.data() + a.b_offset, out, r);
-      detail::matrix_map<float> dA(gradients_.data() + a.a_offset, r, in);
-      detail::matrix_map<float> dB(gradients_.data() + a.b_offset, out, r);
-      dA.noalias() += scale_ * (B.transpose() * dw);
-      dB.noalias() += scale_ * (dw * A.transpose());
-    }
+    for (const auto& a : adapters_)
+      lora_backward(Backend{}, gradients_.data() + a.a_offset, gradients_.data() + a.b_offset,
+                    model_->grad(model_->parameter(a.weight)), values_.data() + a.a_offset,
+                    values_.data() + a.b_offset, scale_, a.out, a.in, options_.rank);
   }
 
   [[nodiscard]] std::string tensor_name(std::size_t element) const {
@@ -238,12 +261,14 @@ class lora_adapters {
     if (ec) throw io_error(dir.string(), "cannot create the directory: " + ec.message());
     std::vector<named_tensor> tensors;
     const auto r = static_cast<std::int64_t>(options_.rank);
+    std::vector<float> host(values_.size());
+    copy_to_host(Backend{}, host.data(), values_.data(), values_.size());
     for (const auto& a : adapters_) {
       const std::string module = "base_model.model." + a.weight.substr(0, a.weight.size() - 7);
       tensors.push_back({module + ".lora_A.weight", {r, static_cast<std::int64_t>(a.in)},
-                         std::span<const float>(values_.data() + a.a_offset, options_.rank * a.in)});
+                         std::span<const float>(host.data() + a.a_offset, options_.rank * a.in)});
       tensors.push_back({module + ".lora_B.weight", {static_cast<std::int64_t>(a.out), r},
-                         std::span<const float>(values_.data() + a.b_offset, a.out * options_.rank)});
+                         std::span<const float>(host.data() + a.b_offset, a.out * options_.rank)});
     }
     save_safetensors(dir / "adapter_model.safetensors", tensors, {{"format", "pt"}});
     nlohmann::json targets = nlohmann::json::array();
@@ -262,13 +287,14 @@ class lora_adapters {
   /// @throws io_error / validation_error naming the file and the tensor that is missing or misshapen.
   void load(const std::filesystem::path& dir) {
     const auto file = safetensors_file::open(dir / "adapter_model.safetensors");
+    std::vector<float> host(values_.size());
+    copy_to_host(Backend{}, host.data(), values_.data(), values_.size());
     for (const auto& a : adapters_) {
       const std::string module = "base_model.model." + a.weight.substr(0, a.weight.size() - 7);
-      file.read_f32(module + ".lora_A.weight",
-                    std::span<float>(values_.data() + a.a_offset, options_.rank * a.in));
-      file.read_f32(module + ".lora_B.weight",
-                    std::span<float>(values_.data() + a.b_offset, a.out * options_.rank));
+      file.read_f32(module + ".lora_A.weight", std::span<float>(host.data() + a.a_offset, options_.rank * a.in));
+      file.read_f32(module + ".lora_B.weight", std::span<float>(host.data() + a.b_offset, a.out * options_.rank));
     }
+    copy_from_host(Backend{}, values_.data(), host.data(), host.size());
   }
 
  private:

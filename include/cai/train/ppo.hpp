@@ -17,6 +17,11 @@
 /// The value head is a vector on the policy's final hidden states (TRL's ValueHead), trained with the
 /// policy (full or LoRA parameters). A checkpoint after each iteration holds the parameters, the value
 /// head, the optimizer states and the counters; a resumed run repeats the uninterrupted one exactly.
+///
+/// On every backend the parameters, the value head, the logits and their gradients stay in the backend's
+/// memory. To the host go what is per token or per sampled row: the logits row a token is sampled from,
+/// the per-token log-probabilities, entropies and values of a batch (rewards, GAE, whitening and the PPO
+/// losses are computed there, with the CPU functions); the per-token gradients go back.
 #pragma once
 
 #include <algorithm>
@@ -28,6 +33,7 @@
 #include <numeric>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -83,12 +89,12 @@ std::vector<std::vector<std::int32_t>> sample_responses(transformer<Backend, flo
   for (std::size_t i = 0; i < R; ++i) segments.push_back({i, prompts[i]});
   std::vector<std::vector<float>> last(R);
   {
-    const auto logits = model.forward_cached(cache, segments);
+    const auto logits = model.forward_cached(cache, segments);  // backend memory: each row sampled on the host
     std::size_t row = 0;
     for (std::size_t i = 0; i < R; ++i) {
       row += prompts[i].size();
-      last[i].assign(logits.begin() + static_cast<std::ptrdiff_t>((row - 1) * V),
-                     logits.begin() + static_cast<std::ptrdiff_t>(row * V));
+      last[i].resize(V);
+      copy_to_host(Backend{}, last[i].data(), logits.data() + (row - 1) * V, V);
     }
   }
   std::vector<bool> done(R, false);
@@ -108,9 +114,11 @@ std::vector<std::vector<std::int32_t>> sample_responses(transformer<Backend, flo
     }
     if (segments.empty()) break;
     const auto logits = model.forward_cached(cache, segments);
-    for (std::size_t s = 0; s < segments.size(); ++s)
-      last[segments[s].slot].assign(logits.begin() + static_cast<std::ptrdiff_t>(s * V),
-                                    logits.begin() + static_cast<std::ptrdiff_t>((s + 1) * V));
+    for (std::size_t s = 0; s < segments.size(); ++s) {
+      auto& l = last[segments[s].slot];
+      l.resize(V);
+      copy_to_host(Backend{}, l.data(), logits.data() + s * V, V);
+    }
   }
   return out;
 }
@@ -181,7 +189,7 @@ class ppo_trainer {
   /// @pre `params`, `reference` outlive the trainer.
   ppo_trainer(Params& params, model_type& reference, Optimizer optimizer, ppo_options options, Schedule schedule = {})
       : params_(&params), reference_(&reference), options_(std::move(options)),
-        value_head_(params.model().config().d_model, 0.0f), value_grad_(value_head_.size(), 0.0f),
+        value_head_(params.model().config().d_model), value_grad_(value_head_.size()),
         step_(params, std::move(optimizer), std::move(schedule), options_.train.max_grad_norm) {
     options_.validate();
     if (reference.config().vocab_size != params.model().config().vocab_size)
@@ -189,7 +197,7 @@ class ppo_trainer {
     step_.add_group("value_head", value_head_, value_grad_);
   }
 
-  /// The value head: (d_model).
+  /// The value head: (d_model), backend memory.
   [[nodiscard]] storage_type& value_head() noexcept { return value_head_; }
 
   /// Runs `options.train.max_steps` iterations (or `epochs` passes over `prompts`, `batch_size` prompts
@@ -225,24 +233,37 @@ class ppo_trainer {
     const auto batch = detail::make_response_rows(ps, rs, model.config().context_length, options_.pad_id);
     const std::size_t N = batch.rows * batch.length, V = model.config().vocab_size, C = model.config().d_model;
     const auto logits = model.forward(batch.ids, batch.rows, batch.length);
-    std::vector<float> logp(N), lse(N);
-    token_logprob_forward(backend_type{}, logp.data(), lse.data(), logits.data(), batch.targets.data(), N, V);
-    const auto hidden = model.hidden();
+    buffers_.forward(logits.data(), batch.targets, N, V);
+    const auto& logp = buffers_.host_logp;
+    std::vector<std::size_t> where;  // the batch row of every response token, in order
+    for (std::size_t i = 0; i < rows.size(); ++i)
+      for (std::size_t k = 0; k < rows[i]->response.size(); ++k) where.push_back(i * batch.length + rows[i]->prompt.size() - 1 + k);
+    std::vector<float> all_values;
+    if (values && with_values) all_values = head_values(model, where, C);
     logps.assign(rows.size(), {});
     if (values) values->assign(rows.size(), {});
+    std::size_t at = 0;
     for (std::size_t i = 0; i < rows.size(); ++i) {
       const std::size_t start = i * batch.length + rows[i]->prompt.size() - 1;
       logps[i].assign(logp.begin() + static_cast<std::ptrdiff_t>(start),
                       logp.begin() + static_cast<std::ptrdiff_t>(start + rows[i]->response.size()));
       if (values && with_values)
-        for (std::size_t k = 0; k < rows[i]->response.size(); ++k) {
-          const float* h = hidden.data() + (start + k) * C;
-          double v = 0.0;
-          for (std::size_t c = 0; c < C; ++c) v += static_cast<double>(value_head_[c]) * h[c];
-          (*values)[i].push_back(static_cast<float>(v));
-        }
+        for (std::size_t k = 0; k < rows[i]->response.size(); ++k) (*values)[i].push_back(all_values[at++]);
     }
     (void)policy;
+  }
+
+  // The value head on the rows `where` of the model's last hidden states: (M) values, on the host.
+  std::vector<float> head_values(model_type& model, const std::vector<std::size_t>& where, std::size_t C) {
+    const backend_type be{};
+    const std::size_t M = where.size();
+    if (where_.size() != M) where_ = index_storage(M);
+    copy_from_host(be, where_.data(), where.data(), M);
+    if (values_dev_.size() != M) values_dev_ = storage_type(M);
+    scalar_head_forward(be, values_dev_.data(), model.hidden().data(), value_head_.data(), where_.data(), M, C);
+    std::vector<float> out(M);
+    copy_to_host(be, out.data(), values_dev_.data(), M);
+    return out;
   }
 
   template <class Reward, class... Callbacks>
@@ -299,7 +320,7 @@ class ppo_trainer {
         r.ref_logp = ref_logp[i];
         r.old_values = old_values[i];
         std::vector<float> kl(T), rewards(T);
-        kl_penalty(backend_type{}, kl.data(), r.old_logp.data(), r.ref_logp.data(), T, options_.kl);
+        kl_penalty(cpu, kl.data(), r.old_logp.data(), r.ref_logp.data(), T, options_.kl);
         for (std::size_t t = 0; t < T; ++t) {
           rewards[t] = static_cast<float>(-options_.kl_coef * kl[t]);
           r.kl += kl[t];
@@ -307,7 +328,7 @@ class ppo_trainer {
         rewards[T - 1] += static_cast<float>(r.score);
         r.advantages.resize(T);
         r.returns.resize(T);
-        gae_advantages(backend_type{}, r.advantages.data(), r.returns.data(), rewards.data(), r.old_values.data(), T,
+        gae_advantages(cpu, r.advantages.data(), r.returns.data(), rewards.data(), r.old_values.data(), T,
                        options_.gamma, options_.lambda);
         tokens += T;
         kl_total += r.kl;
@@ -319,7 +340,7 @@ class ppo_trainer {
         std::vector<float> all, mask;
         for (const auto& r : rolls) all.insert(all.end(), r.advantages.begin(), r.advantages.end());
         mask.assign(all.size(), 1.0f);
-        whiten(backend_type{}, all.data(), mask.data(), all.size(), true);
+        whiten(cpu, all.data(), mask.data(), all.size(), true);
         std::size_t at = 0;
         for (auto& r : rolls)
           for (auto& a : r.advantages) a = all[at++];
@@ -382,12 +403,11 @@ class ppo_trainer {
     for (const auto* r : members) ps.push_back(&r->prompt), rs.push_back(&r->response);
     const auto batch = detail::make_response_rows(ps, rs, model.config().context_length, options_.pad_id);
     const std::size_t N = batch.rows * batch.length;
-    const auto logits = model.forward(batch.ids, batch.rows, batch.length);
-    std::vector<float> logp(N, 0.0f), lse(N, 0.0f);
-    token_logprob_forward(backend_type{}, logp.data(), lse.data(), logits.data(), batch.targets.data(), N, V);
-    const auto hidden = model.hidden();
+    const auto logits = model.forward(batch.ids, batch.rows, batch.length);  // (N, V), backend memory
+    buffers_.forward(logits.data(), batch.targets, N, V);
+    const auto& logp = buffers_.host_logp;
     // gather the response tokens of every member: (M)
-    std::vector<float> lp, old_lp, adv, val, old_val, ret, mask;
+    std::vector<float> lp, old_lp, adv, old_val, ret, mask;
     std::vector<std::size_t> where;  // row of each gathered token in the batch
     for (std::size_t i = 0; i < members.size(); ++i) {
       const auto& r = *members[i];
@@ -401,57 +421,64 @@ class ppo_trainer {
         old_val.push_back(r.old_values[k]);
         ret.push_back(r.returns[k]);
         mask.push_back(1.0f);
-        const float* h = hidden.data() + at * C;
-        double v = 0.0;
-        for (std::size_t c = 0; c < C; ++c) v += static_cast<double>(value_head_[c]) * h[c];
-        val.push_back(static_cast<float>(v));
       }
     }
+    const std::vector<float> val = head_values(model, where, C);
     const std::size_t M = lp.size();
-    const auto stats = ppo_policy_loss_forward(backend_type{}, lp.data(), old_lp.data(), adv.data(), mask.data(), M,
+    const auto stats = ppo_policy_loss_forward(cpu, lp.data(), old_lp.data(), adv.data(), mask.data(), M,
                                                options_.clip_range);
-    const double vloss = ppo_value_loss_forward(backend_type{}, val.data(), old_val.data(), ret.data(), mask.data(), M,
+    const double vloss = ppo_value_loss_forward(cpu, val.data(), old_val.data(), ret.data(), mask.data(), M,
                                                 options_.clip_range_value);
     check_loss(stats.loss, "ppo", iteration, "the policy loss");
     check_loss(vloss, "ppo", iteration, "the value loss");
     std::vector<float> dlp(M, 0.0f), dval(M, 0.0f);
-    ppo_policy_loss_backward(backend_type{}, dlp.data(), lp.data(), old_lp.data(), adv.data(), mask.data(), M,
+    ppo_policy_loss_backward(cpu, dlp.data(), lp.data(), old_lp.data(), adv.data(), mask.data(), M,
                              options_.clip_range, 1.0f);
-    ppo_value_loss_backward(backend_type{}, dval.data(), val.data(), old_val.data(), ret.data(), mask.data(), M,
+    ppo_value_loss_backward(cpu, dval.data(), val.data(), old_val.data(), ret.data(), mask.data(), M,
                             options_.clip_range_value, static_cast<float>(options_.vf_coef));
-    // scatter to (N) and (N, V) / (N, C)
-    std::vector<float> dlogp(N, 0.0f);
-    for (std::size_t m = 0; m < M; ++m) dlogp[where[m]] = dlp[m];
-    std::vector<float> dlogits(N * V, 0.0f);
-    token_logprob_backward(backend_type{}, dlogits.data(), dlogp.data(), logits.data(), lse.data(),
-                           batch.targets.data(), N, V);
+    // scatter to (N) and (N, V) / (N, C), on the backend
+    const backend_type be{};
+    buffers_.host_dlogp.assign(N, 0.0f);
+    for (std::size_t m = 0; m < M; ++m) buffers_.host_dlogp[where[m]] = dlp[m];
+    (void)buffers_.backward(logits.data(), N, V);
+    float* dlogits = buffers_.dlogits.data();  // (N, V)
     double entropy = 0.0;
     {
+      if (entropy_.size() != N) {
+        entropy_ = storage_type(N);
+        dentropy_ = storage_type(N);
+      }
+      token_entropy_forward(be, entropy_.data(), logits.data(), N, V);
       std::vector<float> ent(N, 0.0f), dent(N, 0.0f);
-      token_entropy_forward(backend_type{}, ent.data(), logits.data(), N, V);
+      copy_to_host(be, ent.data(), entropy_.data(), N);
       for (std::size_t m = 0; m < M; ++m) entropy += ent[where[m]] / static_cast<double>(M);
       if (options_.ent_coef > 0.0) {
         for (std::size_t m = 0; m < M; ++m) dent[where[m]] = static_cast<float>(-options_.ent_coef / static_cast<double>(M));
-        token_entropy_backward(backend_type{}, dlogits.data(), dent.data(), logits.data(), N, V);
+        copy_from_host(be, dentropy_.data(), dent.data(), N);
+        token_entropy_backward(be, dlogits, dentropy_.data(), logits.data(), N, V);
       }
     }
-    std::vector<float> dhidden(N * C, 0.0f);
-    for (std::size_t m = 0; m < M; ++m) {
-      const float* h = hidden.data() + where[m] * C;
-      float* dh = dhidden.data() + where[m] * C;
-      for (std::size_t c = 0; c < C; ++c) {
-        value_grad_[c] += dval[m] * h[c];
-        dh[c] = dval[m] * value_head_[c];
-      }
-    }
-    model.backward(dlogits, dhidden);
+    if (dval_.size() != M) dval_ = storage_type(M);
+    copy_from_host(be, dval_.data(), dval.data(), M);
+    if (dhidden_.size() != N * C) dhidden_ = storage_type(N * C);
+    fill(be, dhidden_.data(), 0.0f, N * C);
+    // where_ holds `where` (head_values above)
+    scalar_head_backward(be, value_grad_.data(), dhidden_.data(), model.hidden().data(), value_head_.data(), dval_.data(),
+                         where_.data(), M, C);
+    model.backward(std::span<const float>(dlogits, N * V), std::span<const float>(dhidden_.data(), N * C));
     return {stats.loss, vloss, stats.clip_fraction, entropy};
   }
+
+  using index_storage = typename backend_type::template storage<std::size_t>;
 
   Params* params_;
   model_type* reference_;
   ppo_options options_;
   storage_type value_head_, value_grad_;
+  // per-batch buffers in backend memory
+  token_logprob_buffers<backend_type> buffers_;
+  index_storage where_;
+  storage_type values_dev_, dval_, entropy_, dentropy_, dhidden_;
   optimizer_step<Params, Optimizer, Schedule> step_;
 };
 

@@ -4,6 +4,10 @@
 /// pairs (prompt + chosen, prompt + rejected) with soft labels p = P(chosen is better) by the
 /// Bradley-Terry loss -(p log σ(r_c - r_r) + (1 - p) log σ(r_r - r_c)) (`preference_loss_forward`).
 ///
+/// On every backend the body, the head and their gradients stay in the backend's memory; the B rewards of
+/// a batch come to the host, where the pair loss and its gradient are computed on those scalars (with the
+/// CPU loss functions), and the B reward gradients go back.
+///
 /// `preference_model<Backend>` holds the body and the head; `preference_trainer` trains it with any
 /// optimizer, schedule and parameter set (full or LoRA on the body; the head is always trained), and
 /// `evaluate` reports the loss, the accuracy on held-out pairs and the calibration of the model's
@@ -17,6 +21,7 @@
 #include <filesystem>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -43,20 +48,29 @@ class preference_model {
   explicit preference_model(model_type body, std::uint64_t seed = 0)
       : body_(std::move(body)), head_(body_.config().d_model), head_grad_(head_.size()) {
     rng g(derive_seed(seed, {0x5c0e}));
-    for (auto& w : head_) {
+    std::vector<float> host(head_.size());  // drawn on the host, then copied into the backend's storage
+    for (auto& w : host) {
       const double u1 = 1.0 - g.uniform_real(), u2 = g.uniform_real();
       w = static_cast<float>(0.02 * std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
     }
+    copy_from_host(Backend{}, head_.data(), host.data(), host.size());
   }
 
   [[nodiscard]] model_type& body() noexcept { return body_; }
   [[nodiscard]] const model_type& body() const noexcept { return body_; }
-  /// The head's weights: (d_model). @return the buffer an optimizer updates.
+  /// The head's weights: (d_model), backend memory. @return the buffer an optimizer updates.
   [[nodiscard]] storage_type& head() noexcept { return head_; }
   [[nodiscard]] storage_type& head_gradient() noexcept { return head_grad_; }
+  /// A host copy of the head's weights.
+  [[nodiscard]] std::vector<float> host_head() const {
+    std::vector<float> host(head_.size());
+    copy_to_host(Backend{}, host.data(), head_.data(), head_.size());
+    return host;
+  }
 
   /// Rewards of a batch of sequences, right-padded with `pad_id`: r_b = w · h_b at the last token of b.
-  /// Keeps what `backward` needs. @throws validation_error for an empty sequence.
+  /// Keeps what `backward` needs. @return the B rewards, in host memory (on every backend: they are
+  /// scalars the trainer reads). @throws validation_error for an empty sequence.
   std::span<const float> forward(std::span<const std::vector<std::int32_t>> sequences, std::int32_t pad_id = 0) {
     const std::size_t B = sequences.size(), C = body_.config().d_model;
     std::size_t T = 0;
@@ -74,35 +88,34 @@ class preference_model {
       last_[b] = b * T + sequences[b].size() - 1;
     }
     T_ = T;
-    const auto hidden = body_.forward_hidden(ids_, B, T);  // hidden: (B, T, C)
+    const Backend be{};
+    if (last_rows_.size() != B) last_rows_ = index_storage(B);
+    copy_from_host(be, last_rows_.data(), last_.data(), B);
+    const auto hidden = body_.forward_hidden(ids_, B, T);  // hidden: (B, T, C), backend memory
+    if (rewards_dev_.size() != B) rewards_dev_ = storage_type(B);
+    scalar_head_forward(be, rewards_dev_.data(), hidden.data(), head_.data(), last_rows_.data(), B, C);
     rewards_.resize(B);
-    for (std::size_t b = 0; b < B; ++b) {
-      const float* h = hidden.data() + last_[b] * C;
-      double r = 0.0;
-      for (std::size_t c = 0; c < C; ++c) r += static_cast<double>(head_[c]) * h[c];
-      rewards_[b] = static_cast<float>(r);
-    }
+    copy_to_host(be, rewards_.data(), rewards_dev_.data(), B);
     return rewards_;
   }
 
   /// Accumulates the gradients of the body and the head given d(loss)/d(reward) of the last `forward`.
-  /// @param drewards (B).
+  /// @param drewards (B), host memory.
   void backward(std::span<const float> drewards) {
     const std::size_t B = last_.size(), C = body_.config().d_model;
     if (drewards.size() != B)
       throw config_error("preference_model::backward: " + std::to_string(drewards.size()) + " reward gradients for " +
                          std::to_string(B) + " sequences");
+    const Backend be{};
     const auto hidden = body_.hidden();
-    dhidden_.assign(B * T_ * C, 0.0f);
-    for (std::size_t b = 0; b < B; ++b) {
-      const float* h = hidden.data() + last_[b] * C;
-      float* dh = dhidden_.data() + last_[b] * C;
-      for (std::size_t c = 0; c < C; ++c) {
-        head_grad_[c] += drewards[b] * h[c];
-        dh[c] = drewards[b] * head_[c];
-      }
-    }
-    body_.backward({}, dhidden_);
+    if (drewards_dev_.size() != B) drewards_dev_ = storage_type(B);
+    copy_from_host(be, drewards_dev_.data(), drewards.data(), B);
+    const std::size_t n = B * T_ * C;
+    if (dhidden_.size() != n) dhidden_ = storage_type(n);
+    fill(be, dhidden_.data(), 0.0f, n);
+    scalar_head_backward(be, head_grad_.data(), dhidden_.data(), hidden.data(), head_.data(), drewards_dev_.data(),
+                         last_rows_.data(), B, C);
+    body_.backward({}, std::span<const float>(dhidden_.data(), n));
   }
 
   /// Rewards of `sequences`, `batch_size` at a time. @return one reward per sequence.
@@ -119,25 +132,49 @@ class preference_model {
 
   /// Writes the body as a Hugging Face directory (`save_model`) and the head as `score.safetensors`
   /// (tensor "score.weight", (1, d_model): the `score` layer of transformers' *ForSequenceClassification).
+  /// On another backend than the CPU the body is first copied into a CPU model (the file writers read
+  /// host memory).
   void save(const std::filesystem::path& dir) const {
-    save_model(body_, dir);
-    const std::vector<named_tensor> t{{"score.weight", {1, static_cast<std::int64_t>(head_.size())}, head_}};
+    if constexpr (std::is_same_v<Backend, cpu_t>) {
+      save_model(body_, dir);
+    } else {
+      transformer<cpu_t, float> host(body_.config());
+      host.load_parameters(body_.host_parameters());
+      save_model(host, dir);
+    }
+    const auto head = host_head();
+    const std::vector<named_tensor> t{{"score.weight", {1, static_cast<std::int64_t>(head.size())}, head}};
     save_safetensors(dir / "score.safetensors", t, {{"format", "pt"}});
   }
 
   /// Reads a directory written by `save`. @throws io_error / validation_error naming the file.
   [[nodiscard]] static preference_model load(const std::filesystem::path& dir) {
-    preference_model pm(load_model<Backend>(dir));
-    safetensors_file::open(dir / "score.safetensors").read_f32("score.weight", pm.head_);
+    preference_model pm = [&] {
+      if constexpr (std::is_same_v<Backend, cpu_t>) {
+        return preference_model(load_model<Backend>(dir));
+      } else {  // the file readers write host memory: read into a CPU model, then copy its parameters
+        const auto host = load_model<cpu_t>(dir);
+        model_type body(host.config());
+        body.load_parameters(std::span<const float>(host.data(), host.num_parameters()));
+        return preference_model(std::move(body));
+      }
+    }();
+    std::vector<float> head(pm.head_.size());
+    safetensors_file::open(dir / "score.safetensors").read_f32("score.weight", head);
+    copy_from_host(Backend{}, pm.head_.data(), head.data(), head.size());
     return pm;
   }
 
  private:
+  using index_storage = typename Backend::template storage<std::size_t>;
+
   model_type body_;
   storage_type head_, head_grad_;
   std::vector<std::int32_t> ids_;
   std::vector<std::size_t> last_;
-  std::vector<float> rewards_, dhidden_;
+  index_storage last_rows_;                        // last_ in backend memory
+  std::vector<float> rewards_;                     // (B), host
+  storage_type rewards_dev_, drewards_dev_, dhidden_;
   std::size_t T_ = 0;
 };
 
@@ -183,7 +220,7 @@ preference_metrics evaluate_preferences(preference_model<Backend>& pm, std::span
     for (std::size_t k = 0; k < b; ++k) seqs.push_back(pairs[i + k].chosen), p.push_back(static_cast<float>(pairs[i + k].p_chosen));
     for (std::size_t k = 0; k < b; ++k) seqs.push_back(pairs[i + k].rejected);
     const auto r = pm.forward(seqs, pad_id);
-    loss += preference_loss_forward(Backend{}, r.data(), r.data() + b, p.data(), b, static_cast<float>(margin)) *
+    loss += preference_loss_forward(cpu, r.data(), r.data() + b, p.data(), b, static_cast<float>(margin)) *
             static_cast<double>(b);
     for (std::size_t k = 0; k < b; ++k) {
       const double predicted = 1.0 / (1.0 + std::exp(-(static_cast<double>(r[k]) - r[b + k])));
@@ -294,7 +331,7 @@ class preference_trainer {
         const auto r = pm_->forward(seqs, options_.pad_id);
         const std::vector<float> rewards(r.begin(), r.end());
         const float share = 1.0f / static_cast<float>(o.gradient_accumulation);
-        const double l = preference_loss_forward(backend_type{}, rewards.data(), rewards.data() + b, p.data(), b,
+        const double l = preference_loss_forward(cpu, rewards.data(), rewards.data() + b, p.data(), b,
                                                  static_cast<float>(options_.margin));
         check_loss(l, "preference", step);
         loss += l * share;
@@ -304,7 +341,7 @@ class preference_trainer {
             right += (rewards[i] > rewards[b + i]) == (p[i] > 0.5f) ? 1 : 0;
           }
         std::vector<float> dr(2 * b, 0.0f);
-        preference_loss_backward(backend_type{}, dr.data(), dr.data() + b, rewards.data(), rewards.data() + b, p.data(), b,
+        preference_loss_backward(cpu, dr.data(), dr.data() + b, rewards.data(), rewards.data() + b, p.data(), b,
                                  static_cast<float>(options_.margin), share);
         pm_->backward(dr);
       }

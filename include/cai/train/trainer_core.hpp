@@ -25,6 +25,7 @@
 
 #include "cai/error.hpp"
 #include "cai/random.hpp"
+#include "cai/train/backend_ops.hpp"
 #include "cai/train/callbacks.hpp"
 #include "cai/train/checkpoint.hpp"
 #include "cai/train/parameters.hpp"
@@ -118,15 +119,37 @@ inline void check_loss(double loss, const char* phase, std::size_t step, const c
     throw numeric_error(phase, step, what, std::isnan(loss) ? "is NaN" : "is infinite");
 }
 
+namespace detail {
+
+template <class P>
+struct params_backend {
+  using type = cpu_t;
+};
+template <class P>
+  requires requires { typename P::backend_type; }
+struct params_backend<P> {
+  using type = typename P::backend_type;
+};
+
+}  // namespace detail
+
+/// The backend of a parameter set: its `backend_type`, or `cpu_t` for a set that names none.
+template <class Params>
+using params_backend_t = typename detail::params_backend<Params>::type;
+
 /// One optimizer over the trainable parameters of a model, plus further parameter groups (a reward or
-/// value head): the update of a training step, and its checkpoint.
-/// @tparam Params models `trainable_parameters`. @tparam Optimizer models `optimizer` for its storage.
-/// @tparam Schedule models `lr_schedule`.
+/// value head): the update of a training step, and its checkpoint. Every buffer stays in the backend's
+/// memory: the checks, the norm and the clipping are backend functions (train/backend_ops.hpp, and
+/// backend/cuda_train.cuh for `cuda_t`); only scalars, the element named in an error and the
+/// checkpoint's copies cross to the host.
+/// @tparam Params models `trainable_parameters`. @tparam Optimizer models `optimizer` for its storage
+/// (on `cuda_t`: `adamw`). @tparam Schedule models `lr_schedule`.
 template <trainable_parameters Params, class Optimizer, lr_schedule Schedule = constant_schedule>
 class optimizer_step {
  public:
+  using backend_type = params_backend_t<Params>;
   using storage_type = typename Params::storage_type;
-  using state_type = typename Optimizer::template state<storage_type>;
+  using state_type = optimizer_state_t<Optimizer, storage_type>;
 
   optimizer_step(Params& params, Optimizer optimizer, Schedule schedule, double max_grad_norm)
       : params_(&params), optimizer_(std::move(optimizer)), schedule_(std::move(schedule)),
@@ -144,30 +167,33 @@ class optimizer_step {
   /// Sets every gradient (the parameters' and the groups') to zero.
   void zero_grad() {
     params_->zero_grad();
-    for (auto& g : groups_) std::fill(g.gradients->begin(), g.gradients->end(), 0.0f);
+    for (auto& g : groups_) fill(backend_type{}, g.gradients->data(), 0.0f, g.gradients->size());
   }
 
   /// Checks, clips and applies the gradients as step `step` (1-based) of `phase`.
   /// @return the global gradient norm before clipping.
   /// @throws numeric_error naming the tensor whose gradient is not finite; nothing is updated then.
   double apply(const char* phase, std::size_t step) {
+    const backend_type be{};
     auto& grads = params_->gradients();
-    if (auto bad = first_non_finite(std::span<const float>(grads.data(), grads.size())))
+    if (auto bad = first_non_finite(be, grads.data(), grads.size())) {
+      float x = 0.0f;
+      copy_to_host(be, &x, grads.data() + *bad, 1);
       throw numeric_error(phase, step, "the gradient of " + params_->tensor_name(*bad),
-                          std::string("holds ") + (std::isnan(grads[*bad]) ? "NaN" : "an infinity") +
-                              " (element " + std::to_string(*bad) + ")");
+                          std::string("holds ") + (std::isnan(x) ? "NaN" : "an infinity") + " (element " +
+                              std::to_string(*bad) + ")");
+    }
     for (auto& g : groups_)
-      if (auto bad = first_non_finite(std::span<const float>(g.gradients->data(), g.gradients->size())))
+      if (auto bad = first_non_finite(be, g.gradients->data(), g.gradients->size()))
         throw numeric_error(phase, step, "the gradient of " + g.name,
                             "is not finite (element " + std::to_string(*bad) + ")");
-    double total = squared_norm(grads);
-    for (auto& g : groups_) total += squared_norm(*g.gradients);
+    double total = squared_norm(be, grads.data(), grads.size());
+    for (auto& g : groups_) total += squared_norm(be, g.gradients->data(), g.gradients->size());
     const double norm = std::sqrt(total);
     if (max_grad_norm_ > 0.0 && norm > max_grad_norm_) {
       const auto factor = static_cast<float>(max_grad_norm_ / (norm + 1e-6));
-      for (auto& x : grads) x *= factor;
-      for (auto& g : groups_)
-        for (auto& x : *g.gradients) x *= factor;
+      scale_in_place(be, grads.data(), factor, grads.size());
+      for (auto& g : groups_) scale_in_place(be, g.gradients->data(), factor, g.gradients->size());
     }
     optimizer_.learning_rate = static_cast<float>(base_lr_ * schedule_(step - 1));
     if (!state_) state_.emplace(optimizer_, params_->values());
@@ -186,15 +212,16 @@ class optimizer_step {
   /// @throws numeric_error when a value is not finite (an update overflowed): a checkpoint is never
   ///         written with it, so the last good one stays.
   void save(checkpoint& c, const char* phase = "train", std::size_t step = 0) const {
+    const backend_type be{};
     const auto& v = params_->values();
-    if (auto bad = first_non_finite(std::span<const float>(v.data(), v.size())))
+    if (auto bad = first_non_finite(be, v.data(), v.size()))
       throw numeric_error(phase, step, "the parameter " + params_->tensor_name(*bad),
                           "is not finite after the update (element " + std::to_string(*bad) + ")");
     for (const auto& g : groups_)
-      if (auto bad = first_non_finite(std::span<const float>(g.values->data(), g.values->size())))
+      if (auto bad = first_non_finite(be, g.values->data(), g.values->size()))
         throw numeric_error(phase, step, "the parameter " + g.name, "is not finite after the update");
-    c.tensors["values"].assign(v.begin(), v.end());
-    for (const auto& g : groups_) c.tensors["group." + g.name].assign(g.values->begin(), g.values->end());
+    c.tensors["values"] = host_copy(v);
+    for (const auto& g : groups_) c.tensors["group." + g.name] = host_copy(*g.values);
     if (state_) c.blobs["optimizer"] = state_blob(*state_);
     for (const auto& g : groups_)
       if (g.state) c.blobs["optimizer." + g.name] = state_blob(*g.state);
@@ -202,12 +229,13 @@ class optimizer_step {
 
   /// Restores what `save` put into `c`.
   void load(const checkpoint& c) {
+    const backend_type be{};
     auto& v = params_->values();
     const auto& saved = c.tensor("values", v.size());
-    std::copy(saved.begin(), saved.end(), v.begin());
+    copy_from_host(be, v.data(), saved.data(), saved.size());
     for (auto& g : groups_) {
       const auto& s = c.tensor("group." + g.name, g.values->size());
-      std::copy(s.begin(), s.end(), g.values->begin());
+      copy_from_host(be, g.values->data(), s.data(), s.size());
     }
     if (c.blobs.count("optimizer") != 0) {
       state_.emplace(optimizer_, params_->values());
@@ -229,10 +257,10 @@ class optimizer_step {
     storage_type* gradients;
     std::optional<state_type> state;
   };
-  static double squared_norm(const storage_type& g) {
-    double s = 0.0;
-    for (float x : g) s += static_cast<double>(x) * x;
-    return s;
+  static std::vector<float> host_copy(const storage_type& s) {
+    std::vector<float> host(s.size());
+    copy_to_host(backend_type{}, host.data(), s.data(), s.size());
+    return host;
   }
   static std::string state_blob(const state_type& s) {
     std::ostringstream out;
