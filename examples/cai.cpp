@@ -236,9 +236,10 @@ fs::path run_rlaif(const fs::path& policy, const fs::path& red, const fs::path& 
 }
 
 struct run_sizes {
-  std::size_t red_team = 96, helpful = 48, eval = 150;
+  std::size_t red_team = 96, helpful = 48, eval = 600;
   std::size_t sft_steps = 60, pm_steps = 60, ppo_steps = 12, dpo_steps = 30;
   std::size_t max_new_tokens = 48;
+  float sft_lr = 3e-4f, ppo_lr = 2e-5f, dpo_lr = 5e-5f;
 };
 
 cai::sl_cai_stage_options sl_options(const run_sizes& z, bool lora) {
@@ -249,7 +250,7 @@ cai::sl_cai_stage_options sl_options(const run_sizes& z, bool lora) {
   o.critic.revision_generation.max_new_tokens = z.max_new_tokens;
   o.helpful_samples = z.helpful;
   o.helpful_generation.max_new_tokens = z.max_new_tokens;
-  o.training = training(z.sft_steps, 8, 3e-4f, lora);
+  o.training = training(z.sft_steps, 8, z.sft_lr, lora);
   return o;
 }
 
@@ -304,8 +305,13 @@ int run_real(const common_args& a, const std::string& prompts_file, std::size_t 
 
   cai::rl_stage_options rl;
   rl.prompts_per_kind = n_prompts;
-  rl.pairs.first.max_new_tokens = 48;
-  rl.pairs.second.max_new_tokens = 48;
+  // A 135M model sampled at temperature 1 writes word salad; 0.7 with nucleus 0.9 keeps both responses
+  // of a pair readable while they still differ.
+  for (auto* g : {&rl.pairs.first, &rl.pairs.second}) {
+    g->max_new_tokens = 48;
+    g->temperature = 0.7;
+    g->top_p = 0.9;
+  }
   rl.policy_training = training(steps, 4, 1e-4f, true);
   const fs::path rl_policy = run_rlaif<cai::dpo_method>(sl_policy, red_path, helpful_path, constitution, rl, a.seed, out / "rl-cai-dpo");
 
@@ -377,18 +383,18 @@ int run_all(const common_args& a, const run_sizes& z, const std::string& method,
   evals.push_back(evaluate_policy("SL-CAI", sl, held_out, out / "eval" / "sl-cai.json"));
   if (method == "ppo" || method == "both") {
     const auto p = run_rlaif<cai::ppo_method>(sl, red_path, helpful_path, constitution,
-                                              rl_options(z, a.lora, z.ppo_steps, 2e-5f), a.seed, out / "rl-cai-ppo");
+                                              rl_options(z, a.lora, z.ppo_steps, z.ppo_lr), a.seed, out / "rl-cai-ppo");
     evals.push_back(evaluate_policy("RL-CAI (PPO)", p, held_out, out / "eval" / "rl-cai-ppo.json"));
   }
   if (method == "dpo" || method == "both") {
     const auto p = run_rlaif<cai::dpo_method>(sl, red_path, helpful_path, constitution,
-                                              rl_options(z, a.lora, z.dpo_steps, 5e-5f), a.seed, out / "rl-cai-dpo");
+                                              rl_options(z, a.lora, z.dpo_steps, z.dpo_lr), a.seed, out / "rl-cai-dpo");
     evals.push_back(evaluate_policy("RL-CAI (DPO)", p, held_out, out / "eval" / "rl-cai-dpo.json"));
   }
   if (compare_constitution) {
     const auto lh = resolve_constitution("least-harmful");
     const fs::path sl2 = run_sl_cai<4>(base, red_path, helpful_path, lh, sl_options(z, a.lora), a.seed, out / "least-harmful-sl");
-    const auto p = run_rlaif<cai::dpo_method>(sl2, red_path, helpful_path, lh, rl_options(z, a.lora, z.dpo_steps, 5e-5f),
+    const auto p = run_rlaif<cai::dpo_method>(sl2, red_path, helpful_path, lh, rl_options(z, a.lora, z.dpo_steps, z.dpo_lr),
                                               a.seed, out / "least-harmful-rl");
     evals.push_back(evaluate_policy("least-harmful only", p, held_out, out / "eval" / "least-harmful.json"));
   }
@@ -449,11 +455,18 @@ int main(int argc, char** argv) {
   run_sizes z;
   std::string method = "both";
   bool small = false, compare = true;
-  run->add_option("--optimizer", method, "RL-CAI by 'ppo', 'dpo' or 'both'")->check(CLI::IsMember({"ppo", "dpo", "both"}))->capture_default_str();
+  run->add_option("--optimizer", method, "RL-CAI by 'ppo', 'dpo', 'both' or 'none' (SL-CAI only)")->check(CLI::IsMember({"ppo", "dpo", "both", "none"}))->capture_default_str();
   run->add_flag("--small", small, "tiny sizes (a smoke test of every phase)");
   run->add_option("--eval-requests", z.eval, "held-out requests judged per snapshot")->capture_default_str();
   run->add_option("--red-team", z.red_team, "red-team prompts for SL-CAI and RL-CAI")->capture_default_str();
   run->add_option("--helpful", z.helpful, "helpful prompts")->capture_default_str();
+  run->add_option("--sft-steps", z.sft_steps, "SL-CAI fine-tuning steps (batch 8)")->capture_default_str();
+  run->add_option("--sft-lr", z.sft_lr, "SL-CAI fine-tuning learning rate")->capture_default_str();
+  run->add_option("--pm-steps", z.pm_steps, "preference model steps (batch 8)")->capture_default_str();
+  run->add_option("--ppo-steps", z.ppo_steps, "PPO iterations")->capture_default_str();
+  run->add_option("--ppo-lr", z.ppo_lr, "PPO learning rate")->capture_default_str();
+  run->add_option("--dpo-steps", z.dpo_steps, "DPO steps (batch 8)")->capture_default_str();
+  run->add_option("--dpo-lr", z.dpo_lr, "DPO learning rate")->capture_default_str();
   run->add_option("--compare-constitution", compare, "also run the 'least harmful only' constitution")->capture_default_str();
   std::string run_prompts;
   std::size_t real_prompts = 8;
