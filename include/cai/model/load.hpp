@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -85,6 +86,29 @@ inline bool has_gguf_magic(const std::filesystem::path& path) {
   return in.gcount() == 4 && magic[0] == 'G' && magic[1] == 'G' && magic[2] == 'U' && magic[3] == 'F';
 }
 
+/// Where a loader writes the tensors of `model`: straight into its parameters on the CPU; on another
+/// backend (device memory) into a host buffer that `finish()` copies over in one go.
+template <class Backend>
+class load_target {
+ public:
+  explicit load_target(transformer<Backend, float>& model) : model_(model) {
+    if constexpr (!std::is_same_v<Backend, cpu_t>) staging_.resize(model.num_parameters());
+  }
+  [[nodiscard]] float* operator()(const parameter_info& p) {
+    if constexpr (std::is_same_v<Backend, cpu_t>)
+      return model_.data(p);
+    else
+      return staging_.data() + p.offset;
+  }
+  void finish() {
+    if constexpr (!std::is_same_v<Backend, cpu_t>) model_.load_parameters(staging_);
+  }
+
+ private:
+  transformer<Backend, float>& model_;
+  std::vector<float> staging_;
+};
+
 }  // namespace detail
 
 /// Loads a Hugging Face model directory (GPT-2 or Llama family).
@@ -94,6 +118,7 @@ template <class Backend = CAI_DEFAULT_BACKEND>
 [[nodiscard]] transformer<Backend, float> load_hf_model(const std::filesystem::path& dir) {
   const hf_directory d = hf_directory::open(dir);
   transformer<Backend, float> model(to_transformer_config(d.config()));
+  detail::load_target<Backend> target(model);
   const auto names = d.names();
   auto find = [&](const std::string& name) -> std::string {
     for (const std::string& candidate : {name, "transformer." + name})
@@ -106,12 +131,13 @@ template <class Backend = CAI_DEFAULT_BACKEND>
     if (values.size() != p.size)
       throw validation_error(dir.string() + ": tensor '" + stored + "' has " + std::to_string(values.size()) +
                              " elements; the config implies " + std::to_string(p.size));
-    float* dst = model.data(p);
+    float* dst = target(p);
     if (model.config().family == model_family::gpt2 && detail::is_conv1d_weight(p.name))
       detail::transpose_into(dst, values.data(), p.shape[0], p.shape[1]);
     else
       std::copy(values.begin(), values.end(), dst);
   }
+  target.finish();
   return model;
 }
 
@@ -131,6 +157,7 @@ template <class Backend = CAI_DEFAULT_BACKEND>
                                                    static_cast<double>(g.rope_freq_base), !has_output);
   c.norm_eps = static_cast<double>(g.rms_norm_eps);
   transformer<Backend, float> model(c);
+  detail::load_target<Backend> target(model);
   const std::size_t D = c.head_dim();
   for (const auto& p : model.parameters()) {
     const std::string name = detail::gguf_name(p.name);
@@ -138,11 +165,12 @@ template <class Backend = CAI_DEFAULT_BACKEND>
     if (values.size() != p.size)
       throw validation_error(path.string() + ": tensor '" + name + "' has " + std::to_string(values.size()) +
                              " elements; the configuration implies " + std::to_string(p.size));
-    float* dst = model.data(p);
+    float* dst = target(p);
     std::copy(values.begin(), values.end(), dst);
     if (p.name.ends_with("q_proj.weight")) detail::unpermute_rope_rows(dst, c.n_heads, D, c.d_model);
     if (p.name.ends_with("k_proj.weight")) detail::unpermute_rope_rows(dst, c.n_kv_heads, D, c.d_model);
   }
+  target.finish();
   return model;
 }
 
@@ -198,11 +226,19 @@ void save_model(const transformer<Backend, float>& model, const std::filesystem:
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) throw io_error(dir.string(), "cannot create the directory: " + ec.message());
+  std::vector<float> host;  // another backend's weights, copied to the host once
+  const float* weights = nullptr;
+  if constexpr (std::is_same_v<Backend, cpu_t>) {
+    weights = model.data();
+  } else {
+    host = model.host_parameters();
+    weights = host.data();
+  }
   std::vector<std::vector<float>> buffers;
   std::vector<named_tensor> tensors;
   buffers.reserve(model.parameters().size());
   for (const auto& p : model.parameters()) {
-    const float* src = model.data() + p.offset;
+    const float* src = weights + p.offset;
     std::vector<std::int64_t> shape(p.shape.begin(), p.shape.end());
     if (c.family == model_family::gpt2 && detail::is_conv1d_weight(p.name)) {
       buffers.emplace_back(p.size);
