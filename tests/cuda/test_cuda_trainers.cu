@@ -69,6 +69,18 @@ gpu_model gpu_copy(cpu_model cpu) {
   return m;
 }
 
+/// A policy and its frozen reference on both backends, all four from the same initial weights, with
+/// the full parameter sets that the preference-pair trainers update.
+struct twin_policies {
+  explicit twin_policies(std::uint64_t seed)
+      : cpu_policy(cpu_start(seed)), cpu_reference(cpu_policy), gpu_policy(gpu_copy(cpu_policy)),
+        gpu_reference(gpu_copy(cpu_policy)) {}
+  cpu_model cpu_policy, cpu_reference;
+  gpu_model gpu_policy, gpu_reference;
+  cai::full_parameters<cai::cpu_t> cpu_params{cpu_policy};
+  cai::full_parameters<cai::cuda_t> gpu_params{gpu_policy};
+};
+
 cai::adamw optimizer() { return cai::adamw{.learning_rate = learning_rate, .eps = 1e-6f, .weight_decay = 0.0f}; }
 
 cai::train_options run_options() {
@@ -289,12 +301,8 @@ TEST_CASE("DPO on cuda agrees with DPO on the CPU step by step", "[cuda][train][
   o.train = run_options();
   o.dpo.beta = 0.5;
 
-  auto cpu_policy = cpu_start(12);
-  auto cpu_reference = cpu_policy;
-  auto gpu_policy = gpu_copy(cpu_policy);
-  auto gpu_reference = gpu_copy(cpu_policy);
-  cai::full_parameters cpu_params(cpu_policy);
-  cai::full_parameters gpu_params(gpu_policy);
+  twin_policies t(12);
+  auto& [cpu_policy, cpu_reference, gpu_policy, gpu_reference, cpu_params, gpu_params] = t;
   cai::dpo_trainer cpu_trainer(cpu_params, cpu_reference, optimizer(), o);
   cai::dpo_trainer gpu_trainer(gpu_params, gpu_reference, optimizer(), o);
 
@@ -337,12 +345,8 @@ TEST_CASE("PPO on cuda agrees with PPO on the CPU", "[cuda][train][ppo]") {
     return out;
   };
 
-  auto cpu_policy = cpu_start(31);
-  auto cpu_reference = cpu_policy;
-  auto gpu_policy = gpu_copy(cpu_policy);
-  auto gpu_reference = gpu_copy(cpu_policy);
-  cai::full_parameters cpu_params(cpu_policy);
-  cai::full_parameters gpu_params(gpu_policy);
+  twin_policies t(31);
+  auto& [cpu_policy, cpu_reference, gpu_policy, gpu_reference, cpu_params, gpu_params] = t;
   cai::ppo_trainer cpu_trainer(cpu_params, cpu_reference, optimizer(), o);
   cai::ppo_trainer gpu_trainer(gpu_params, gpu_reference, optimizer(), o);
   recorder cpu_steps, gpu_steps;
