@@ -53,10 +53,19 @@ __device__ inline double cuda_sigmoid(double x) {
   return e / (1.0 + e);
 }
 
+/// The block's statistics of one row of logits x[0, V): its maximum m, sum_i e^(x_i - m) and
+/// sum_i e^(x_i - m) (x_i - m); every thread of the block gets them.
 template <class T>
-__global__ void token_entropy_kernel(T* entropy, const T* logits, std::size_t V) {
-  __shared__ T red[32];
-  const T* x = logits + blockIdx.x * V;
+struct row_entropy_stats {
+  T m, sum, weighted;
+  /// log-sum-exp minus m
+  __device__ T lse() const { return log(sum); }
+  /// the entropy of softmax(x)
+  __device__ T entropy() const { return log(sum) - weighted / sum; }
+};
+
+template <class T>
+__device__ row_entropy_stats<T> entropy_stats(const T* x, std::size_t V, T* red) {
   T m = -std::numeric_limits<T>::infinity();
   for (std::size_t i = threadIdx.x; i < V; i += blockDim.x) m = x[i] > m ? x[i] : m;
   m = block_max(m, red, -std::numeric_limits<T>::infinity());
@@ -68,7 +77,14 @@ __global__ void token_entropy_kernel(T* entropy, const T* logits, std::size_t V)
   }
   sum = block_sum(sum, red);
   weighted = block_sum(weighted, red);
-  if (threadIdx.x == 0) entropy[blockIdx.x] = log(sum) - weighted / sum;
+  return {m, sum, weighted};
+}
+
+template <class T>
+__global__ void token_entropy_kernel(T* entropy, const T* logits, std::size_t V) {
+  __shared__ T red[32];
+  const auto s = entropy_stats(logits + blockIdx.x * V, V, red);
+  if (threadIdx.x == 0) entropy[blockIdx.x] = s.entropy();
 }
 
 template <class T>
@@ -76,19 +92,10 @@ __global__ void token_entropy_backward_kernel(T* dlogits, const T* dentropy, con
   __shared__ T red[32];
   const T* x = logits + blockIdx.x * V;
   T* g = dlogits + blockIdx.x * V;
-  T m = -std::numeric_limits<T>::infinity();
-  for (std::size_t i = threadIdx.x; i < V; i += blockDim.x) m = x[i] > m ? x[i] : m;
-  m = block_max(m, red, -std::numeric_limits<T>::infinity());
-  T sum = 0, weighted = 0;
-  for (std::size_t i = threadIdx.x; i < V; i += blockDim.x) {
-    const T e = exp(x[i] - m);
-    sum += e;
-    weighted += e * (x[i] - m);
-  }
-  sum = block_sum(sum, red);
-  weighted = block_sum(weighted, red);
-  const T lse = log(sum);
-  const T H = lse - weighted / sum;
+  const auto s = entropy_stats(x, V, red);
+  const T m = s.m;
+  const T lse = s.lse();
+  const T H = s.entropy();
   const T d = dentropy[blockIdx.x];
   for (std::size_t i = threadIdx.x; i < V; i += blockDim.x) {
     const T logp = (x[i] - m) - lse;
