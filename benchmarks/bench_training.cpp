@@ -63,6 +63,7 @@
 #include <Eigen/Core>
 #include <nlohmann/json.hpp>
 
+#include "bench_common.hpp"
 #include "cai/model/load.hpp"
 #include "cai/model/transformer.hpp"
 #include "cai/train/adamw.hpp"
@@ -76,6 +77,10 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 using json = nlohmann::json;
+using cai_bench::env_or;
+using cai_bench::median;
+using cai_bench::peak_mib;
+json run_json(const std::string& cmd) { return cai_bench::run_json(cmd, "cai-bench-training-out.txt"); }
 
 // The benchmark's shapes (the transformer issue's model, the training issue's steps).
 constexpr std::size_t vocab = 8192, context = 256, d_model = 256, layers = 6, heads = 8;
@@ -100,18 +105,6 @@ std::vector<std::int32_t> tokens(std::uint64_t from, std::size_t n, std::uint64_
   std::vector<std::int32_t> v(n);
   for (std::size_t t = 0; t < n; ++t) v[t] = token(from + t, salt);
   return v;
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
-
-double peak_mib() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) / 1024.0;  // Linux: kilobytes
 }
 
 double secs(clock_type::time_point a, clock_type::time_point b) { return std::chrono::duration<double>(b - a).count(); }
@@ -281,32 +274,6 @@ json worker(const std::string& workload, int threads, std::size_t steps) {
   r["peak_mib"] = peak_mib();
   r["threads"] = threads;
   return r;
-}
-
-/// Runs a command; its last non-empty output line is JSON. An object with "missing" or a failure comes
-/// back as {"error": why}.
-json run_json(const std::string& cmd) {
-  const std::filesystem::path out = std::filesystem::temp_directory_path() / "cai-bench-training-out.txt";
-  const int rc = std::system((cmd + " > \"" + out.string() + "\" 2>&1").c_str());
-  std::ifstream in(out);
-  std::string line, last;
-  while (std::getline(in, line))
-    if (!line.empty() && line.find_first_not_of(" \t\r") != std::string::npos) last = line;
-  json j;
-  try {
-    j = json::parse(last);
-  } catch (const std::exception&) {
-    return json{{"error", rc == 124 * 256 ? std::string("timed out")
-                                          : (rc != 0 ? "failed: " : "unreadable output: ") + last.substr(0, 200)}};
-  }
-  if (j.contains("missing")) return json{{"error", "peer not installed (" + j["missing"].get<std::string>() + ")"}};
-  if (rc != 0) return json{{"error", "exit status " + std::to_string(rc)}};
-  return j;
-}
-
-std::string env_or(const char* name, const char* fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? v : fallback;
 }
 
 /// One side's measurements of one row of the table.

@@ -22,7 +22,7 @@ import statistics
 import sys
 import time
 
-from bench_common import token
+from bench_common import configure_torch, token
 
 VOCAB, CONTEXT, D_MODEL, LAYERS, HEADS = 8192, 256, 256, 6, 8
 BATCH, SEQ, PROMPT = 8, 256, 64
@@ -50,13 +50,7 @@ def main():
         print(json.dumps({"missing": str(e)}))
         return 0
 
-    torch.set_flush_denormal(True)
-    torch.set_num_threads(threads)
-    try:
-        torch.set_num_interop_threads(1)
-    except RuntimeError:
-        pass
-    torch.manual_seed(0)
+    configure_torch(torch, threads)
     C, H, D = D_MODEL, HEADS, D_MODEL // HEADS
 
     class Block(nn.Module):

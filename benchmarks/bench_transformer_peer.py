@@ -17,7 +17,7 @@ import statistics
 import sys
 import time
 
-from bench_common import checksum, token
+from bench_common import checksum, configure_torch, token
 
 VOCAB, CONTEXT, D_MODEL, LAYERS, HEADS = 8192, 256, 256, 6, 8
 BATCH, SEQ = 8, 256
@@ -36,13 +36,7 @@ def main():
         print(json.dumps({"missing": str(e)}))
         return 0
 
-    torch.set_flush_denormal(True)
-    torch.set_num_threads(threads)
-    try:
-        torch.set_num_interop_threads(1)
-    except RuntimeError:
-        pass
-    torch.manual_seed(0)
+    configure_torch(torch, threads)
     if task == "gemm":  # torch's fp32 matrix-product rate, 1024 x 1024 x 1024
         times = []
         a, b = torch.rand(1024, 1024), torch.rand(1024, 1024)
