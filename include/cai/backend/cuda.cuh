@@ -17,14 +17,14 @@
 ///  - Work is queued on the default stream; functions that must check arguments held on the device (token
 ///    ids, targets, positions) copy them to the host first, which synchronises.
 ///  - A failed CUDA or cuBLAS call throws `cai::cuda_error` naming the call; nothing exits.
-/// Embedding gradients use atomic additions, so their summation order (and last bits) may vary between
-/// runs when a token repeats; every other kernel is deterministic.
+/// Every kernel is deterministic: equal inputs give equal bits, run after run (the embedding gradient
+/// groups repeated ids with a stable sort instead of adding atomically).
 ///
 /// Compile with nvcc as C++20 and link `cai::cuda`. range-v3 must not reach a CUDA translation unit, so
 /// this header includes none of the data-path headers.
 #pragma once
 
-#if !defined(__CUDACC__)
+#if !defined(__CUDACC__) && !defined(CAI_CUDA_EMULATION)
 #error "cai/backend/cuda.cuh is CUDA code: include it from a .cu file compiled by nvcc and link the cai::cuda CMake target (the CPU kernels are in <cai/backend/cpu.hpp>)"
 #endif
 
@@ -35,6 +35,11 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <thrust/execution_policy.h>
+#include <thrust/sequence.h>
+#include <thrust/sort.h>
+#include <thrust/system_error.h>
 
 #include "cai/backend/detail/cuda_support.cuh"
 #include "cai/backend/options.hpp"
@@ -145,11 +150,20 @@ __global__ void embedding_forward_kernel(T* out, const std::int32_t* ids, const 
   }
 }
 
+/// One thread per (position in id order, channel). `sorted_ids` are the ids stably sorted and `order[k]`
+/// the position of the k-th of them, so each run of equal ids lists its positions in increasing order; the
+/// thread at a run's first position adds the run's rows to the table row in that order, as the CPU does.
 template <class T>
-__global__ void embedding_backward_kernel(T* dtable, const T* dout, const std::int32_t* ids, std::size_t N, std::size_t C) {
+__global__ void embedding_backward_kernel(T* dtable, const T* dout, const std::int32_t* sorted_ids,
+                                          const std::int32_t* order, std::size_t N, std::size_t C) {
   for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < N * C; i += std::size_t(gridDim.x) * blockDim.x) {
-    const std::size_t n = i / C, c = i % C;
-    atomicAdd(dtable + static_cast<std::size_t>(ids[n]) * C + c, dout[i]);
+    const std::size_t k = i / C, c = i % C;
+    const std::int32_t id = sorted_ids[k];
+    if (k > 0 && sorted_ids[k - 1] == id) continue;  // not the first of its run
+    T* row = dtable + static_cast<std::size_t>(id) * C + c;
+    T acc = *row;
+    for (std::size_t j = k; j < N && sorted_ids[j] == id; ++j) acc += dout[static_cast<std::size_t>(order[j]) * C + c];
+    *row = acc;
   }
 }
 
@@ -200,7 +214,7 @@ struct rmsnorm_dweight_value {
 template <class T, class F>
 void cuda_column_sum(T* out, F f, std::size_t N, std::size_t C) {
   if (C == 0) return;
-  column_sum_kernel<<<static_cast<unsigned>((C + 31) / 32), dim3(32, 8)>>>(out, f, N, C);
+  CAI_CUDA_LAUNCH(column_sum_kernel, static_cast<unsigned>((C + 31) / 32), dim3(32, 8))(out, f, N, C);
   CAI_CUDA_CHECK_LAUNCH("column_sum_kernel");
 }
 
@@ -563,7 +577,7 @@ template <class T>
 void add_forward(cuda_t, T* out, const T* a, const T* b, std::size_t n) {
   // out, a, b: (n)
   if (n == 0) return;
-  detail::add_kernel<<<detail::cuda_grid(n), detail::cuda_block>>>(out, a, b, n);
+  CAI_CUDA_LAUNCH(detail::add_kernel, detail::cuda_grid(n), detail::cuda_block)(out, a, b, n);
   CAI_CUDA_CHECK_LAUNCH("add_forward");
 }
 
@@ -572,7 +586,7 @@ template <class T>
 void accumulate(cuda_t, T* out, const T* a, std::size_t n) {
   // out, a: (n)
   if (n == 0) return;
-  detail::accumulate_kernel<<<detail::cuda_grid(n), detail::cuda_block>>>(out, a, n);
+  CAI_CUDA_LAUNCH(detail::accumulate_kernel, detail::cuda_grid(n), detail::cuda_block)(out, a, n);
   CAI_CUDA_CHECK_LAUNCH("accumulate");
 }
 
@@ -583,7 +597,7 @@ template <class T>
 void fill(cuda_t, T* out, T value, std::size_t n) {
   // out: (n)
   if (n == 0) return;
-  detail::fill_kernel<<<detail::cuda_grid(n), detail::cuda_block>>>(out, value, n);
+  CAI_CUDA_LAUNCH(detail::fill_kernel, detail::cuda_grid(n), detail::cuda_block)(out, value, n);
   CAI_CUDA_CHECK_LAUNCH("fill");
 }
 
@@ -614,8 +628,8 @@ template <class T>
 void split_columns(cuda_t, T* q, T* k, T* v, const T* fused, std::size_t N, std::size_t q_width, std::size_t kv_width) {
   const std::size_t total = N * (q_width + 2 * kv_width);
   if (total == 0) return;
-  detail::columns_kernel<<<detail::cuda_grid(total), detail::cuda_block>>>(const_cast<T*>(fused), q, k, v, N, q_width,
-                                                                           kv_width, false);
+  CAI_CUDA_LAUNCH(detail::columns_kernel, detail::cuda_grid(total), detail::cuda_block)(
+      const_cast<T*>(fused), q, k, v, N, q_width, kv_width, false);
   CAI_CUDA_CHECK_LAUNCH("split_columns");
 }
 
@@ -625,7 +639,7 @@ void merge_columns(cuda_t, T* fused, const T* q, const T* k, const T* v, std::si
                    std::size_t kv_width) {
   const std::size_t total = N * (q_width + 2 * kv_width);
   if (total == 0) return;
-  detail::columns_kernel<<<detail::cuda_grid(total), detail::cuda_block>>>(
+  CAI_CUDA_LAUNCH(detail::columns_kernel, detail::cuda_grid(total), detail::cuda_block)(
       fused, const_cast<T*>(q), const_cast<T*>(k), const_cast<T*>(v), N, q_width, kv_width, true);
   CAI_CUDA_CHECK_LAUNCH("merge_columns");
 }
@@ -645,16 +659,33 @@ void embedding_forward(cuda_t, T* out, const std::int32_t* ids, const T* table, 
       throw validation_error("embedding_forward: token id " + std::to_string(host[n]) + " at position " +
                              std::to_string(n) + " is outside the vocabulary of " + std::to_string(V));
   if (N * C == 0) return;
-  detail::embedding_forward_kernel<<<detail::cuda_grid(N * C), detail::cuda_block>>>(out, ids, table, N, C);
+  CAI_CUDA_LAUNCH(detail::embedding_forward_kernel, detail::cuda_grid(N * C), detail::cuda_block)(
+      out, ids, table, N, C);
   CAI_CUDA_CHECK_LAUNCH("embedding_forward");
 }
 
-/// dtable[ids[n], :] += dout[n, :] (atomic additions: repeated ids sum in an unspecified order).
+/// dtable[ids[n], :] += dout[n, :], adding the rows of a repeated id in position order, as the CPU does
+/// (so the result is deterministic, and equal to the CPU's bit for bit): the positions are grouped by id
+/// with Thrust's stable radix sort, then one thread per (id, channel) sums its group. No atomics.
 template <class T>
 void embedding_backward(cuda_t, T* dtable, const T* dout, const std::int32_t* ids, std::size_t N, std::size_t C) {
   // dtable: (V, C)   dout: (N, C)   ids: (N)
   if (N * C == 0) return;
-  detail::embedding_backward_kernel<<<detail::cuda_grid(N * C), detail::cuda_block>>>(dtable, dout, ids, N, C);
+  if (N > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
+    throw config_error("embedding_backward: " + std::to_string(N) + " positions exceed what an int32 index holds");
+  std::int32_t* sorted_ids = detail::cuda_scratch<std::int32_t>(N, 0);  // sorted_ids: (N)
+  std::int32_t* order = detail::cuda_scratch<std::int32_t>(N, 1);       // order: (N)
+  CAI_CUDA_CHECK(cudaMemcpy(sorted_ids, ids, N * sizeof(std::int32_t), cudaMemcpyDeviceToDevice));
+  try {
+    thrust::sequence(thrust::device, order, order + N);
+    thrust::stable_sort_by_key(thrust::device, sorted_ids, sorted_ids + N, order);
+  } catch (const thrust::system_error& e) {
+    const int code = e.code().value();
+    throw cuda_error("thrust::stable_sort_by_key(ids, order) in embedding_backward", code,
+                     cudaGetErrorName(static_cast<cudaError_t>(code)), e.what(), __FILE__, __LINE__);
+  }
+  CAI_CUDA_LAUNCH(detail::embedding_backward_kernel, detail::cuda_grid(N * C), detail::cuda_block)(
+      dtable, dout, sorted_ids, order, N, C);
   CAI_CUDA_CHECK_LAUNCH("embedding_backward");
 }
 
@@ -669,7 +700,7 @@ void matmul_forward(cuda_t, T* out, const T* in, const T* weight, const T* bias,
   // column-major: out^T (OC, N) = weight (OC, C) · in^T (C, N); weight's buffer is weight^T (C, OC) there
   detail::cuda_gemm<T>("matmul_forward", CUBLAS_OP_T, CUBLAS_OP_N, OC, N, C, weight, C, in, C, T(0), out, OC);
   if (bias != nullptr && N * OC != 0) {
-    detail::add_bias_kernel<<<detail::cuda_grid(N * OC), detail::cuda_block>>>(out, bias, N, OC);
+    CAI_CUDA_LAUNCH(detail::add_bias_kernel, detail::cuda_grid(N * OC), detail::cuda_block)(out, bias, N, OC);
     CAI_CUDA_CHECK_LAUNCH("matmul_forward (bias)");
   }
 }
@@ -697,8 +728,8 @@ void layernorm_forward(cuda_t, T* out, T* mean, T* rstd, const T* in, const T* w
                        std::size_t N, std::size_t C, T eps) {
   // out: (N, C)   mean, rstd: (N)   in: (N, C)   weight, bias: (C)
   if (N == 0) return;
-  detail::layernorm_forward_kernel<<<static_cast<unsigned>(N), detail::cuda_row_threads(C)>>>(out, mean, rstd, in,
-                                                                                              weight, bias, C, eps);
+  CAI_CUDA_LAUNCH(detail::layernorm_forward_kernel, static_cast<unsigned>(N), detail::cuda_row_threads(C))(
+      out, mean, rstd, in, weight, bias, C, eps);
   CAI_CUDA_CHECK_LAUNCH("layernorm_forward");
 }
 
@@ -708,8 +739,8 @@ void layernorm_backward(cuda_t, T* din, T* dweight, T* dbias, const T* dout, con
   // din: (N, C)   dweight, dbias: (C)   dout, in: (N, C)   weight: (C)   mean, rstd: (N)
   if (N == 0) return;
   if (din != nullptr) {
-    detail::layernorm_backward_kernel<<<static_cast<unsigned>(N), detail::cuda_row_threads(C)>>>(din, dout, in, weight,
-                                                                                                 mean, rstd, C);
+    CAI_CUDA_LAUNCH(detail::layernorm_backward_kernel, static_cast<unsigned>(N), detail::cuda_row_threads(C))(
+        din, dout, in, weight, mean, rstd, C);
     CAI_CUDA_CHECK_LAUNCH("layernorm_backward");
   }
   if (dweight != nullptr)
@@ -722,8 +753,8 @@ template <class T>
 void rmsnorm_forward(cuda_t, T* out, T* rstd, const T* in, const T* weight, std::size_t N, std::size_t C, T eps) {
   // out: (N, C)   rstd: (N)   in: (N, C)   weight: (C)
   if (N == 0) return;
-  detail::rmsnorm_forward_kernel<<<static_cast<unsigned>(N), detail::cuda_row_threads(C)>>>(out, rstd, in, weight, C,
-                                                                                            eps);
+  CAI_CUDA_LAUNCH(detail::rmsnorm_forward_kernel, static_cast<unsigned>(N), detail::cuda_row_threads(C))(
+      out, rstd, in, weight, C, eps);
   CAI_CUDA_CHECK_LAUNCH("rmsnorm_forward");
 }
 
@@ -733,8 +764,8 @@ void rmsnorm_backward(cuda_t, T* din, T* dweight, const T* dout, const T* in, co
   // din: (N, C)   dweight: (C)   dout, in: (N, C)   weight: (C)   rstd: (N)
   if (N == 0) return;
   if (din != nullptr) {
-    detail::rmsnorm_backward_kernel<<<static_cast<unsigned>(N), detail::cuda_row_threads(C)>>>(din, dout, in, weight,
-                                                                                               rstd, C);
+    CAI_CUDA_LAUNCH(detail::rmsnorm_backward_kernel, static_cast<unsigned>(N), detail::cuda_row_threads(C))(
+        din, dout, in, weight, rstd, C);
     CAI_CUDA_CHECK_LAUNCH("rmsnorm_backward");
   }
   if (dweight != nullptr)
@@ -749,7 +780,7 @@ template <class T>
 void gelu_forward(cuda_t, T* out, const T* in, std::size_t n) {
   // out, in: (n)
   if (n == 0) return;
-  detail::gelu_forward_kernel<<<detail::cuda_grid(n), detail::cuda_block>>>(out, in, n);
+  CAI_CUDA_LAUNCH(detail::gelu_forward_kernel, detail::cuda_grid(n), detail::cuda_block)(out, in, n);
   CAI_CUDA_CHECK_LAUNCH("gelu_forward");
 }
 
@@ -758,8 +789,8 @@ template <class T>
 void gelu_backward(cuda_t, T* din, const T* in, const T* dout, std::size_t n, grad_mode mode = grad_mode::accumulate) {
   // din, in, dout: (n)
   if (n == 0) return;
-  detail::gelu_backward_kernel<<<detail::cuda_grid(n), detail::cuda_block>>>(din, in, dout, n,
-                                                                             mode == grad_mode::overwrite);
+  CAI_CUDA_LAUNCH(detail::gelu_backward_kernel, detail::cuda_grid(n), detail::cuda_block)(
+      din, in, dout, n, mode == grad_mode::overwrite);
   CAI_CUDA_CHECK_LAUNCH("gelu_backward");
 }
 
@@ -768,7 +799,7 @@ template <class T>
 void swiglu_forward(cuda_t, T* out, const T* gate, const T* up, std::size_t n) {
   // out, gate, up: (n)
   if (n == 0) return;
-  detail::swiglu_forward_kernel<<<detail::cuda_grid(n), detail::cuda_block>>>(out, gate, up, n);
+  CAI_CUDA_LAUNCH(detail::swiglu_forward_kernel, detail::cuda_grid(n), detail::cuda_block)(out, gate, up, n);
   CAI_CUDA_CHECK_LAUNCH("swiglu_forward");
 }
 
@@ -776,7 +807,8 @@ template <class T>
 void swiglu_backward(cuda_t, T* dgate, T* dup, const T* gate, const T* up, const T* dout, std::size_t n) {
   // dgate, dup, gate, up, dout: (n)
   if (n == 0) return;
-  detail::swiglu_backward_kernel<<<detail::cuda_grid(n), detail::cuda_block>>>(dgate, dup, gate, up, dout, n);
+  CAI_CUDA_LAUNCH(detail::swiglu_backward_kernel, detail::cuda_grid(n), detail::cuda_block)(
+      dgate, dup, gate, up, dout, n);
   CAI_CUDA_CHECK_LAUNCH("swiglu_backward");
 }
 
@@ -791,7 +823,8 @@ void rope_forward(cuda_t, T* x, const std::int32_t* positions, std::size_t BT, s
   // x: (BT, H, D)   positions: (BT)
   if (D % 2 != 0) throw config_error("rope_forward: the head size " + std::to_string(D) + " is odd");
   if (BT * D == 0) return;
-  detail::rope_kernel<<<detail::cuda_grid(BT * D / 2), detail::cuda_block>>>(x, positions, BT, H, D, theta, style, T(1));
+  CAI_CUDA_LAUNCH(detail::rope_kernel, detail::cuda_grid(BT * D / 2), detail::cuda_block)(
+      x, positions, BT, H, D, theta, style, T(1));
   CAI_CUDA_CHECK_LAUNCH("rope_forward");
 }
 
@@ -802,8 +835,8 @@ void rope_backward(cuda_t, T* dx, const std::int32_t* positions, std::size_t BT,
   // dx: (BT, H, D)   positions: (BT)
   if (D % 2 != 0) throw config_error("rope_backward: the head size " + std::to_string(D) + " is odd");
   if (BT * D == 0) return;
-  detail::rope_kernel<<<detail::cuda_grid(BT * D / 2), detail::cuda_block>>>(dx, positions, BT, H, D, theta, style,
-                                                                             T(-1));
+  CAI_CUDA_LAUNCH(detail::rope_kernel, detail::cuda_grid(BT * D / 2), detail::cuda_block)(
+      dx, positions, BT, H, D, theta, style, T(-1));
   CAI_CUDA_CHECK_LAUNCH("rope_backward");
 }
 
@@ -830,7 +863,7 @@ void attention_forward(cuda_t, T* out, T* att, const T* q, const T* k, const T* 
                        std::to_string(KVH) + " key/value heads");
   if (B * H * Tn == 0) return;
   const T scale = T(1) / std::sqrt(static_cast<T>(D));
-  detail::attention_forward_kernel<<<static_cast<unsigned>(B * H * Tn), detail::cuda_row_threads(Tn)>>>(
+  CAI_CUDA_LAUNCH(detail::attention_forward_kernel, static_cast<unsigned>(B * H * Tn), detail::cuda_row_threads(Tn))(
       out, att, q, k, v, Tn, H, KVH, D, scale, detail::attention_ld{strides.out, strides.q, strides.k, strides.v});
   CAI_CUDA_CHECK_LAUNCH("attention_forward");
 }
@@ -855,11 +888,12 @@ void attention_backward(cuda_t, T* dq, T* dk, T* dv, const T* dout, const T* q, 
   const T scale = T(1) / std::sqrt(static_cast<T>(D));
   const detail::attention_ld ld{strides.out, strides.q, strides.k, strides.v};
   T* dscore = detail::cuda_scratch<T>(B * H * Tn * Tn);  // dscore: (B, H, T, T), rows t hold s <= t
-  detail::attention_backward_q_kernel<<<static_cast<unsigned>(B * H * Tn), detail::cuda_row_threads(Tn)>>>(
+  CAI_CUDA_LAUNCH(detail::attention_backward_q_kernel, static_cast<unsigned>(B * H * Tn), detail::cuda_row_threads(Tn))(
       dq, dscore, dout, k, v, att, Tn, H, KVH, D, scale, ld);
   CAI_CUDA_CHECK_LAUNCH("attention_backward (queries)");
   if (dk == nullptr && dv == nullptr) return;
-  detail::attention_backward_kv_kernel<<<static_cast<unsigned>(B * KVH * Tn), detail::cuda_row_threads(D)>>>(
+  CAI_CUDA_LAUNCH(detail::attention_backward_kv_kernel, static_cast<unsigned>(B * KVH * Tn),
+                  detail::cuda_row_threads(D))(
       dk, dv, dout, q, att, dscore, Tn, H, KVH, D, ld);
   CAI_CUDA_CHECK_LAUNCH("attention_backward (keys and values)");
 }
@@ -884,7 +918,7 @@ void attention_cached_forward(cuda_t, T* out, const T* q, const T* kcache, const
   if (N * H == 0) return;
   const T scale = T(1) / std::sqrt(static_cast<T>(D));
   T* scores = detail::cuda_scratch<T>(N * H * max_len);  // scores: (N, H, max_len)
-  detail::attention_cached_kernel<<<static_cast<unsigned>(N * H), detail::cuda_row_threads(max_len)>>>(
+  CAI_CUDA_LAUNCH(detail::attention_cached_kernel, static_cast<unsigned>(N * H), detail::cuda_row_threads(max_len))(
       out, scores, q, kcache, vcache, slots, positions, max_len, H, KVH, D, scale);
   CAI_CUDA_CHECK_LAUNCH("attention_cached_forward");
 }
@@ -897,7 +931,7 @@ template <class T>
 void softmax_forward(cuda_t, T* out, const T* in, std::size_t N, std::size_t V) {
   // out, in: (N, V)
   if (N == 0) return;
-  detail::softmax_kernel<<<static_cast<unsigned>(N), detail::cuda_row_threads(V)>>>(out, in, V);
+  CAI_CUDA_LAUNCH(detail::softmax_kernel, static_cast<unsigned>(N), detail::cuda_row_threads(V))(out, in, V);
   CAI_CUDA_CHECK_LAUNCH("softmax_forward");
 }
 
@@ -910,8 +944,8 @@ void crossentropy_forward(cuda_t, T* losses, T* lse, const T* logits, const std:
   // losses, lse: (N)   logits: (N, V)   targets: (N)
   detail::cuda_check_targets<T>("crossentropy_forward", targets, N, V, false);
   if (N == 0) return;
-  detail::lse_target_kernel<<<static_cast<unsigned>(N), detail::cuda_row_threads(V)>>>(losses, lse, logits, targets, V,
-                                                                                       T(1));
+  CAI_CUDA_LAUNCH(detail::lse_target_kernel, static_cast<unsigned>(N), detail::cuda_row_threads(V))(
+      losses, lse, logits, targets, V, T(1));
   CAI_CUDA_CHECK_LAUNCH("crossentropy_forward");
 }
 
@@ -923,7 +957,7 @@ void crossentropy_backward(cuda_t, T* dlogits, const T* dlosses, const T* logits
                            grad_mode mode = grad_mode::accumulate) {
   // dlogits, logits: (N, V)   dlosses, lse: (N)   targets: (N)
   if (N == 0) return;
-  detail::lse_target_backward_kernel<<<static_cast<unsigned>(N), detail::cuda_row_threads(V)>>>(
+  CAI_CUDA_LAUNCH(detail::lse_target_backward_kernel, static_cast<unsigned>(N), detail::cuda_row_threads(V))(
       dlogits, dlosses, logits, lse, targets, V, T(1), mode == grad_mode::overwrite);
   CAI_CUDA_CHECK_LAUNCH("crossentropy_backward");
 }

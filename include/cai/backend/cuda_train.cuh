@@ -18,7 +18,7 @@
 /// errors.
 #pragma once
 
-#if !defined(__CUDACC__)
+#if !defined(__CUDACC__) && !defined(CAI_CUDA_EMULATION)
 #error "cai/backend/cuda_train.cuh is CUDA code: include it from a .cu file compiled by nvcc and link the cai::cuda CMake target (the CPU losses are in <cai/train/losses.hpp>)"
 #endif
 
@@ -255,8 +255,8 @@ void token_logprob_forward(cuda_t, T* logp, T* lse, const T* logits, const std::
   // logp, lse: (N)   logits: (N, V)   targets: (N)
   detail::cuda_check_targets<T>("token_logprob_forward", targets, N, V, true);
   if (N == 0) return;
-  detail::lse_target_kernel<<<static_cast<unsigned>(N), detail::cuda_row_threads(V)>>>(logp, lse, logits, targets, V,
-                                                                                       T(-1));
+  CAI_CUDA_LAUNCH(detail::lse_target_kernel, static_cast<unsigned>(N), detail::cuda_row_threads(V))(
+      logp, lse, logits, targets, V, T(-1));
   CAI_CUDA_CHECK_LAUNCH("token_logprob_forward");
 }
 
@@ -266,7 +266,7 @@ void token_logprob_backward(cuda_t, T* dlogits, const T* dlogp, const T* logits,
                             const std::int32_t* targets, std::size_t N, std::size_t V) {
   // dlogits, logits: (N, V)   dlogp, lse, targets: (N)
   if (N == 0) return;
-  detail::lse_target_backward_kernel<<<static_cast<unsigned>(N), detail::cuda_row_threads(V)>>>(
+  CAI_CUDA_LAUNCH(detail::lse_target_backward_kernel, static_cast<unsigned>(N), detail::cuda_row_threads(V))(
       dlogits, dlogp, logits, lse, targets, V, T(-1));
   CAI_CUDA_CHECK_LAUNCH("token_logprob_backward");
 }
@@ -276,7 +276,8 @@ template <class T>
 void token_entropy_forward(cuda_t, T* entropy, const T* logits, std::size_t N, std::size_t V) {
   // entropy: (N)   logits: (N, V)
   if (N == 0) return;
-  detail::token_entropy_kernel<<<static_cast<unsigned>(N), detail::cuda_row_threads(V)>>>(entropy, logits, V);
+  CAI_CUDA_LAUNCH(detail::token_entropy_kernel, static_cast<unsigned>(N), detail::cuda_row_threads(V))(
+      entropy, logits, V);
   CAI_CUDA_CHECK_LAUNCH("token_entropy_forward");
 }
 
@@ -285,8 +286,8 @@ template <class T>
 void token_entropy_backward(cuda_t, T* dlogits, const T* dentropy, const T* logits, std::size_t N, std::size_t V) {
   // dlogits, logits: (N, V)   dentropy: (N)
   if (N == 0) return;
-  detail::token_entropy_backward_kernel<<<static_cast<unsigned>(N), detail::cuda_row_threads(V)>>>(dlogits, dentropy,
-                                                                                                   logits, V);
+  CAI_CUDA_LAUNCH(detail::token_entropy_backward_kernel, static_cast<unsigned>(N), detail::cuda_row_threads(V))(
+      dlogits, dentropy, logits, V);
   CAI_CUDA_CHECK_LAUNCH("token_entropy_backward");
 }
 
@@ -303,9 +304,9 @@ template <class T>
   const auto p_host = detail::cuda_copy_to_host(p_a, n);
   detail::preference_loss_check("preference_loss_forward", p_host.data(), n, static_cast<T>(margin));
   double* terms = detail::cuda_scratch<double>(n);
-  detail::preference_kernel<<<detail::cuda_grid(n), detail::cuda_block>>>(
-      terms, static_cast<T*>(nullptr), static_cast<T*>(nullptr), reward_a, reward_b, p_a, n,
-      static_cast<double>(margin), 0.0, true);
+  CAI_CUDA_LAUNCH(detail::preference_kernel, detail::cuda_grid(n), detail::cuda_block)(
+      terms, static_cast<T*>(nullptr), static_cast<T*>(nullptr), reward_a, reward_b, p_a, n, static_cast<double>(margin),
+      0.0, true);
   CAI_CUDA_CHECK_LAUNCH("preference_loss_forward");
   return static_cast<T>(detail::cuda_mean_of_terms(terms, n));
 }
@@ -317,7 +318,7 @@ void preference_loss_backward(cuda_t, T* dreward_a, T* dreward_b, const T* rewar
   // dreward_a, dreward_b, reward_a, reward_b, p_a: (n)
   const auto p_host = detail::cuda_copy_to_host(p_a, n);
   detail::preference_loss_check("preference_loss_backward", p_host.data(), n, static_cast<T>(margin));
-  detail::preference_kernel<<<detail::cuda_grid(n), detail::cuda_block>>>(
+  CAI_CUDA_LAUNCH(detail::preference_kernel, detail::cuda_grid(n), detail::cuda_block)(
       static_cast<double*>(nullptr), dreward_a, dreward_b, reward_a, reward_b, p_a, n, static_cast<double>(margin),
       static_cast<double>(dloss) / static_cast<double>(n), false);
   CAI_CUDA_CHECK_LAUNCH("preference_loss_backward");
@@ -332,7 +333,7 @@ template <class T>
   // all: (n)
   detail::dpo_check("dpo_loss_forward", n, opt);
   double* terms = detail::cuda_scratch<double>(n);
-  detail::dpo_kernel<<<detail::cuda_grid(n), detail::cuda_block>>>(
+  CAI_CUDA_LAUNCH(detail::dpo_kernel, detail::cuda_grid(n), detail::cuda_block)(
       terms, chosen_rewards, rejected_rewards, static_cast<T*>(nullptr), static_cast<T*>(nullptr), policy_chosen,
       policy_rejected, ref_chosen, ref_rejected, n, opt.beta, opt.label_smoothing, opt.variant == dpo_variant::ipo, 0.0,
       true);
@@ -347,7 +348,7 @@ void dpo_loss_backward(cuda_t, T* dpolicy_chosen, T* dpolicy_rejected, const T* 
                        std::type_identity_t<T> dloss = T(1)) {
   // all: (n)
   detail::dpo_check("dpo_loss_backward", n, opt);
-  detail::dpo_kernel<<<detail::cuda_grid(n), detail::cuda_block>>>(
+  CAI_CUDA_LAUNCH(detail::dpo_kernel, detail::cuda_grid(n), detail::cuda_block)(
       static_cast<double*>(nullptr), static_cast<T*>(nullptr), static_cast<T*>(nullptr), dpolicy_chosen,
       dpolicy_rejected, policy_chosen, policy_rejected, ref_chosen, ref_rejected, n, opt.beta, opt.label_smoothing,
       opt.variant == dpo_variant::ipo, static_cast<double>(dloss) / static_cast<double>(n), false);
@@ -387,8 +388,8 @@ void adamw_step(cuda_t, const adamw& opt, std::size_t t, T* theta, const T* grad
   if (opt.amsgrad && max_v == nullptr)
     throw config_error("adamw_step: amsgrad is set but no buffer for the maximum of v was given");
   if (n == 0) return;
-  detail::adamw_kernel<<<detail::cuda_grid(n), detail::cuda_block>>>(theta, grad, m, v, opt.amsgrad ? max_v : nullptr,
-                                                                     n, adamw_step_coefficients<T>(opt, t));
+  CAI_CUDA_LAUNCH(detail::adamw_kernel, detail::cuda_grid(n), detail::cuda_block)(
+      theta, grad, m, v, opt.amsgrad ? max_v : nullptr, n, adamw_step_coefficients<T>(opt, t));
   CAI_CUDA_CHECK_LAUNCH("adamw_step");
 }
 
@@ -502,7 +503,7 @@ template <class T>
   auto* first = detail::cuda_scratch<unsigned long long>(1);
   const auto none = static_cast<unsigned long long>(n);
   CAI_CUDA_CHECK(cudaMemcpy(first, &none, sizeof none, cudaMemcpyHostToDevice));
-  detail::first_non_finite_kernel<<<detail::cuda_grid(n), detail::cuda_block>>>(first, x, n);
+  CAI_CUDA_LAUNCH(detail::first_non_finite_kernel, detail::cuda_grid(n), detail::cuda_block)(first, x, n);
   CAI_CUDA_CHECK_LAUNCH("first_non_finite");
   unsigned long long found = none;
   CAI_CUDA_CHECK(cudaMemcpy(&found, first, sizeof found, cudaMemcpyDeviceToHost));
@@ -518,7 +519,7 @@ template <class T>
   if (n == 0) return 0.0;
   const unsigned blocks = 256;
   double* partial = detail::cuda_scratch<double>(blocks, 1);
-  detail::squared_norm_kernel<<<blocks, detail::cuda_block>>>(partial, x, n);
+  CAI_CUDA_LAUNCH(detail::squared_norm_kernel, blocks, detail::cuda_block)(partial, x, n);
   CAI_CUDA_CHECK_LAUNCH("squared_norm");
   const auto host = detail::cuda_copy_to_host(partial, blocks);
   double total = 0.0;
@@ -531,7 +532,7 @@ template <class T>
 void scale_in_place(cuda_t, T* x, std::type_identity_t<T> factor, std::size_t n) {
   // x: (n)
   if (n == 0) return;
-  detail::scale_kernel<<<detail::cuda_grid(n), detail::cuda_block>>>(x, static_cast<T>(factor), n);
+  CAI_CUDA_LAUNCH(detail::scale_kernel, detail::cuda_grid(n), detail::cuda_block)(x, static_cast<T>(factor), n);
   CAI_CUDA_CHECK_LAUNCH("scale_in_place");
 }
 
@@ -541,7 +542,8 @@ void scalar_head_forward(cuda_t, T* out, const T* hidden, const T* head, const s
                          std::size_t C) {
   // out: (B)   hidden: (rows of C)   head: (C)   rows: (B)
   if (B == 0) return;
-  detail::scalar_head_kernel<<<static_cast<unsigned>(B), detail::cuda_row_threads(C)>>>(out, hidden, head, rows, C);
+  CAI_CUDA_LAUNCH(detail::scalar_head_kernel, static_cast<unsigned>(B), detail::cuda_row_threads(C))(
+      out, hidden, head, rows, C);
   CAI_CUDA_CHECK_LAUNCH("scalar_head_forward");
 }
 
@@ -551,8 +553,8 @@ void scalar_head_backward(cuda_t, T* dhead, T* dhidden, const T* hidden, const T
                           const std::size_t* rows, std::size_t B, std::size_t C) {
   // dhead, head: (C)   dhidden, hidden: (rows of C)   dout, rows: (B)
   if (B == 0 || C == 0) return;
-  detail::scalar_head_backward_kernel<<<detail::cuda_grid(C), detail::cuda_block>>>(dhead, dhidden, hidden, head, dout,
-                                                                                    rows, B, C);
+  CAI_CUDA_LAUNCH(detail::scalar_head_backward_kernel, detail::cuda_grid(C), detail::cuda_block)(
+      dhead, dhidden, hidden, head, dout, rows, B, C);
   CAI_CUDA_CHECK_LAUNCH("scalar_head_backward");
 }
 

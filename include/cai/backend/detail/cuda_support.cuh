@@ -5,7 +5,7 @@
 /// `cai/backend/cuda.cuh` rather than this file.
 #pragma once
 
-#if !defined(__CUDACC__)
+#if !defined(__CUDACC__) && !defined(CAI_CUDA_EMULATION)
 #error "cai/backend/detail/cuda_support.cuh is CUDA code: include <cai/backend/cuda.cuh> from a .cu file compiled by nvcc and link cai::cuda"
 #endif
 
@@ -20,6 +20,13 @@
 #include <cuda_runtime.h>
 
 #include "cai/error.hpp"
+
+/// Launches a kernel: `CAI_CUDA_LAUNCH(kernel, grid, block)(args...)` is `kernel<<<grid, block>>>(args...)`.
+/// The CUDA emulator of tests/cuda/emulator (CAI_CUDA_EMULATION: the same kernels run on the CPU, in CI,
+/// without a GPU) defines it in its cuda_runtime.h, before this point.
+#ifndef CAI_CUDA_LAUNCH
+#define CAI_CUDA_LAUNCH(kernel, grid, block) kernel<<<grid, block>>>
+#endif
 
 namespace cai {
 
