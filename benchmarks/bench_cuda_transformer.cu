@@ -2,8 +2,9 @@
 // 50257, context 1024, d_model 768, 12 layers, 12 heads), for scripts/gpu-check. Not a test: it measures.
 //
 //  1. Training step (zero_grad, forward_loss, backward_loss, one AdamW step over all parameters) on
-//     (B, 1024) batches, B the largest batch that fits (estimated from the free memory, then lowered
-//     while an allocation fails), in each math mode of the matrix products (bf16, tf32, fp32): milliseconds
+//     (B, 1024) batches, in each math mode of the matrix products (bf16, tf32, fp32), B the largest batch
+//     that fits in that mode (estimated from the free memory, then lowered while an allocation fails; BF16
+//     attention runs in tiles and keeps no (T, T) probabilities, so its batch is larger): milliseconds
 //     per step, tokens per second and model-FLOPs utilisation. FLOPs per token are llm.c's estimate,
 //     6 N + 6 L C T (Kaplan et al. 2020's 6 N for the forward and backward products, plus attention with
 //     the causal mask), N counting every parameter; MFU is against the GPU's dense BF16 tensor-core peak
@@ -48,12 +49,16 @@ double bf16_peak_tflops(const std::string& name) {
   return 0.0;
 }
 
-/// Device bytes a (B, T) training step of `config` holds, by the transformer's buffers (activations kept
-/// for the backward pass, the backward buffers, the logits and their gradient, attention's scratch).
+/// Device bytes a (B, T) training step of `config` holds per sequence in the current math mode, by the
+/// transformer's buffers (activations kept for the backward pass, the backward buffers, the logits and their
+/// gradient, attention's scratch). What attention keeps depends on the mode: the (H, T, T) probabilities,
+/// or in BF16 the tiled kernels' H T (D + 1) values (cai::attention_saved_size).
 double step_bytes_per_sequence(const cai::transformer_config& c, std::size_t T) {
   const double C = double(c.d_model), H = double(c.n_heads), F = double(c.d_ff), V = double(c.vocab_size);
-  const double per_layer = 7 * C + 3 * C + H * double(T) + 2 * F + 4;  // per token
-  const double per_token = double(c.n_layers) * per_layer + 4 * C + 2 * V + 8 * C + 2 * F + H * double(T) + 8;
+  const double saved = double(cai::attention_saved_size<float>(cai::cuda, 1, T, c.n_heads, c.head_dim())) / double(T);
+  const double scratch = saved < H * double(T) ? H : H * double(T);  // the backward's (B, H, T) or (B, H, T, T)
+  const double per_layer = 7 * C + 3 * C + saved + 2 * F + 4;  // per token
+  const double per_token = double(c.n_layers) * per_layer + 4 * C + 2 * V + 8 * C + 2 * F + scratch + 8;
   return per_token * double(T) * sizeof(float);
 }
 
@@ -187,30 +192,30 @@ int main(int argc, char** argv) {
     const auto config = cai::transformer_config::gpt2(50257, 1024, 768, 12, 12);
     const std::size_t T = 1024;
 
-    // 1. The model and the largest batch that fits.
-    const auto t_fit = clock_type::now();
+    // 1. Per math mode, the largest batch whose step fits, then the training step.
     model_type model(config);
     model.init_random(1);
-    std::size_t free_bytes = 0, total_bytes = 0;
-    CAI_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
-    const double per_seq = step_bytes_per_sequence(config, T);
-    const std::size_t guess = std::max<std::size_t>(1, static_cast<std::size_t>(0.92 * double(free_bytes) / per_seq));
-    std::printf("GPU %s, %.1f GiB free; GPT-2 124M shape (%zu parameters); about %.2f GiB per sequence of %zu\n",
-                gpu.c_str(), double(free_bytes) / (1 << 30), model.num_parameters(), per_seq / (1 << 30), T);
-    std::size_t B;
-    {
-      cai::scoped_cuda_math math(cai::cuda_math::bf16);
-      B = fit_batch(model, config, guess, T);
-    }
-    if (B == 0) throw cai::config_error("bench: not even one sequence of 1024 tokens fits on this GPU");
-    std::printf("batch %zu x %zu tokens fits (found in %.1f s)\n", B, T, seconds_since(t_fit));
-    std::printf("bench|largest batch (T = %zu)|%zu|%.1f|estimate %zu from the free memory\n", T, B,
-                seconds_since(t_fit), guess);
-
-    // 2. Training steps in each math mode.
+    std::printf("GPU %s; GPT-2 124M shape (%zu parameters)\n", gpu.c_str(), model.num_parameters());
     std::vector<std::string> rows;
     for (auto mode : {cai::cuda_math::bf16, cai::cuda_math::tf32, cai::cuda_math::fp32}) {
       cai::scoped_cuda_math math(mode);
+      const auto t_fit = clock_type::now();
+      model = model_type(config);  // frees the previous mode's activations
+      model.init_random(1);
+      std::size_t free_bytes = 0, total_bytes = 0;
+      CAI_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+      const double per_seq = step_bytes_per_sequence(config, T);
+      const std::size_t guess =
+          std::max<std::size_t>(1, static_cast<std::size_t>(0.92 * double(free_bytes) / per_seq));
+      std::printf("%s: %.1f GiB free, about %.2f GiB per sequence of %zu\n", mode_name(mode),
+                  double(free_bytes) / (1 << 30), per_seq / (1 << 30), T);
+      std::size_t B = fit_batch(model, config, guess, T);
+      if (B == 0) throw cai::config_error("bench: not even one sequence of 1024 tokens fits on this GPU");
+      std::printf("batch %zu x %zu tokens fits (found in %.1f s)\n", B, T, seconds_since(t_fit));
+      char fit[256];
+      std::snprintf(fit, sizeof fit, "bench|largest batch, %s (T = %zu)|%zu|%.1f|estimate %zu from the free memory",
+                    mode_name(mode), T, B, seconds_since(t_fit), guess);
+      rows.push_back(fit);
       const int steps = quick ? 1 : (mode == cai::cuda_math::bf16 ? 5 : 2);
       const auto t0 = clock_type::now();
       step_result r;

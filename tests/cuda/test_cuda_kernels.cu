@@ -270,6 +270,57 @@ TEMPLATE_TEST_CASE("Causal grouped-query attention agrees on cuda and cpu", "[cu
   CHECK_THROWS_AS(cai::attention_forward(gpu, x.d(), x.d(), x.d(), x.d(), x.d(), 1, 2, 3, 2, 4), cai::config_error);
 }
 
+TEST_CASE("Tiled BF16 attention agrees with the CPU within its tolerance", "[cuda][attention][tensor-cores]") {
+  // BF16 math sends float attention with a head size that is a multiple of 16 (and T > D) to the tiled
+  // tensor-core kernels (cuda_flash_attention.cuh): q, k, v, dout and the probabilities are rounded to bf16
+  // (8 significant bits), the sums are fp32. T = 150 spans three 64-row tiles, the last one partial.
+  const cai::scoped_cuda_math bf16(cai::cuda_math::bf16);
+  struct shape {
+    std::size_t B, Tn, H, KVH, D;
+  };
+  for (const shape sh : {shape{2, 150, 4, 2, 32}, shape{1, 80, 2, 2, 64}, shape{1, 130, 2, 1, 16}}) {
+    const auto [B, Tn, H, KVH, D] = sh;
+    INFO("B " << B << " T " << Tn << " H " << H << " KVH " << KVH << " D " << D);
+    REQUIRE(cai::attention_saved_size<float>(gpu, B, Tn, H, D) == B * H * Tn * (D + 1));
+    REQUIRE(cai::attention_saved_size<float>(cpu, B, Tn, H, D) == B * H * Tn * Tn);
+    // q and k scaled up so that the softmax is far from uniform
+    pair_buffer<float> q(random_values<float>(B * Tn * H * D, 61, -2.0, 2.0)),
+        k(random_values<float>(B * Tn * KVH * D, 62, -2.0, 2.0)), v(random_values<float>(B * Tn * KVH * D, 63));
+    pair_buffer<float> out(zeros<float>(B * Tn * H * D));
+    std::vector<float> att(B * H * Tn * Tn);
+    cai::device_vector<float> saved(cai::attention_saved_size<float>(gpu, B, Tn, H, D));
+    cai::attention_forward(cpu, out.h(), att.data(), q.h(), k.h(), v.h(), B, Tn, H, KVH, D);
+    cai::attention_forward(gpu, out.d(), saved.data(), q.d(), k.d(), v.d(), B, Tn, H, KVH, D);
+    require_close(out, 3e-2, "tiled attention_forward out");
+    // gradients accumulate onto what is there
+    pair_buffer<float> dout(random_values<float>(B * Tn * H * D, 64)), dq(random_values<float>(B * Tn * H * D, 65)),
+        dk(random_values<float>(B * Tn * KVH * D, 66)), dv(random_values<float>(B * Tn * KVH * D, 67));
+    cai::attention_backward(cpu, dq.h(), dk.h(), dv.h(), dout.h(), q.h(), k.h(), v.h(), att.data(), B, Tn, H, KVH, D);
+    cai::attention_backward(gpu, dq.d(), dk.d(), dv.d(), dout.d(), q.d(), k.d(), v.d(), saved.data(), B, Tn, H, KVH,
+                            D);
+    require_close(dq, 3e-2, "tiled attention_backward dq");
+    require_close(dk, 3e-2, "tiled attention_backward dk");
+    require_close(dv, 3e-2, "tiled attention_backward dv");
+  }
+  // in place inside a fused (B, T, qw + 2 kvw) projection, as GPT-2 calls it
+  const std::size_t B = 2, Tn = 70, H = 2, KVH = 2, D = 32, qw = H * D, kvw = KVH * D, W = qw + 2 * kvw;
+  const cai::attention_strides strides{qw, W, W, W};
+  pair_buffer<float> qkv(random_values<float>(B * Tn * W, 68, -2.0, 2.0)), out(zeros<float>(B * Tn * qw)),
+      da(random_values<float>(B * Tn * qw, 69)), dqkv(random_values<float>(B * Tn * W, 70));
+  std::vector<float> att(B * H * Tn * Tn);
+  cai::device_vector<float> saved(cai::attention_saved_size<float>(gpu, B, Tn, H, D));
+  cai::attention_forward(cpu, out.h(), att.data(), qkv.h(), qkv.h() + qw, qkv.h() + qw + kvw, B, Tn, H, KVH, D,
+                         strides);
+  cai::attention_forward(gpu, out.d(), saved.data(), qkv.d(), qkv.d() + qw, qkv.d() + qw + kvw, B, Tn, H, KVH, D,
+                         strides);
+  require_close(out, 3e-2, "tiled strided attention_forward out");
+  cai::attention_backward(cpu, dqkv.h(), dqkv.h() + qw, dqkv.h() + qw + kvw, da.h(), qkv.h(), qkv.h() + qw,
+                          qkv.h() + qw + kvw, att.data(), B, Tn, H, KVH, D, strides);
+  cai::attention_backward(gpu, dqkv.d(), dqkv.d() + qw, dqkv.d() + qw + kvw, da.d(), qkv.d(), qkv.d() + qw,
+                          qkv.d() + qw + kvw, saved.data(), B, Tn, H, KVH, D, strides);
+  require_close(dqkv, 3e-2, "tiled strided attention_backward dqkv");
+}
+
 TEMPLATE_TEST_CASE("KV-cached attention agrees on cuda and cpu", "[cuda][attention]", float, double) {
   using T = TestType;
   const std::size_t slots = 3, max_len = 20, H = 4, KVH = 2, D = 8, N = 5;

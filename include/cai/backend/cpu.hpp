@@ -822,6 +822,15 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T*
 }
 }  // namespace detail
 
+/// How many values of T `attention_forward` saves in `att` for the backward: the (B, H, T, T)
+/// probabilities. (The CUDA backend saves less where it runs attention in tiles; code generic over the
+/// backend sizes `att` with this function.)
+template <class T>
+[[nodiscard]] std::size_t attention_saved_size(cpu_t, std::size_t B, std::size_t Tn, std::size_t H,
+                                               std::size_t /*D*/) {
+  return B * H * Tn * Tn;
+}
+
 /// out = softmax(q k^T / sqrt(D) + causal mask) v, per sequence and head; KVH key/value heads are shared
 /// by H / KVH query heads each (grouped-query attention; KVH == H is multi-head attention).
 /// Saves the attention probabilities for the backward pass. The products run through Eigen, one block of

@@ -568,6 +568,11 @@ inline unsigned cuda_row_threads(std::size_t width) {
 }
 
 }  // namespace detail
+}  // namespace cai
+
+#include "cai/backend/detail/cuda_flash_attention.cuh"  // attention in tiles on the tensor cores (bf16)
+
+namespace cai {
 
 // ---------------------------------------------------------------------------------------------------
 // Element-wise helpers
@@ -843,8 +848,19 @@ void rope_backward(cuda_t, T* dx, const std::int32_t* positions, std::size_t BT,
 // ---------------------------------------------------------------------------------------------------
 // Causal grouped-query attention
 
+/// How many values of T `attention_forward` saves for `attention_backward` (the size of `att`): the
+/// (B, H, T, T) probabilities, or, where attention runs in tiles on the tensor cores (float, BF16 math,
+/// D a multiple of 16 up to 128, T > D), the log-sum-exp of each row and a copy of the output,
+/// B H T (D + 1). (B, H, T, T) is always enough. The math mode must not change between a forward and its
+/// backward.
+template <class T>
+[[nodiscard]] std::size_t attention_saved_size(cuda_t, std::size_t B, std::size_t Tn, std::size_t H, std::size_t D) {
+  return detail::flash_attention_applies<T>(Tn, D) ? B * H * Tn * (D + 1) : B * H * Tn * Tn;
+}
+
 /// out = softmax(q k^T / sqrt(D) + causal mask) v, per sequence and head; KVH key/value heads are shared
-/// by H / KVH query heads each. Saves the attention probabilities (zero above the diagonal).
+/// by H / KVH query heads each. Saves in `att` what the backward needs (attention_saved_size): the
+/// attention probabilities (zero above the diagonal), or in BF16 mode the tiled kernels' row statistics.
 /// @pre H % KVH == 0.
 template <class T>
 void attention_forward(cuda_t, T* out, T* att, const T* q, const T* k, const T* v, std::size_t B, std::size_t Tn,
@@ -863,6 +879,13 @@ void attention_forward(cuda_t, T* out, T* att, const T* q, const T* k, const T* 
                        std::to_string(KVH) + " key/value heads");
   if (B * H * Tn == 0) return;
   const T scale = T(1) / std::sqrt(static_cast<T>(D));
+  if constexpr (std::is_same_v<T, float>) {
+    if (detail::flash_attention_applies<T>(Tn, D)) {
+      detail::flash_attention_forward(out, att, q, k, v, B, Tn, H, KVH, D, scale,
+                                      detail::attention_ld{strides.out, strides.q, strides.k, strides.v});
+      return;
+    }
+  }
   CAI_CUDA_LAUNCH(detail::attention_forward_kernel, static_cast<unsigned>(B * H * Tn), detail::cuda_row_threads(Tn))(
       out, att, q, k, v, Tn, H, KVH, D, scale, detail::attention_ld{strides.out, strides.q, strides.k, strides.v});
   CAI_CUDA_CHECK_LAUNCH("attention_forward");
@@ -887,6 +910,12 @@ void attention_backward(cuda_t, T* dq, T* dk, T* dv, const T* dout, const T* q, 
   if (B * H * Tn == 0) return;
   const T scale = T(1) / std::sqrt(static_cast<T>(D));
   const detail::attention_ld ld{strides.out, strides.q, strides.k, strides.v};
+  if constexpr (std::is_same_v<T, float>) {
+    if (detail::flash_attention_applies<T>(Tn, D)) {
+      detail::flash_attention_backward(dq, dk, dv, dout, q, k, v, att, B, Tn, H, KVH, D, scale, ld);
+      return;
+    }
+  }
   T* dscore = detail::cuda_scratch<T>(B * H * Tn * Tn);  // dscore: (B, H, T, T), rows t hold s <= t
   CAI_CUDA_LAUNCH(detail::attention_backward_q_kernel, static_cast<unsigned>(B * H * Tn), detail::cuda_row_threads(Tn))(
       dq, dscore, dout, k, v, att, Tn, H, KVH, D, scale, ld);

@@ -519,7 +519,7 @@ class transformer {
     storage x_in, h1, mean1, rstd1, qkv, q, k, v, att, a, x_mid, h2, mean2, rstd2, f1, f2, f3;
   };
   struct activations {
-    std::size_t B = 0, Tn = 0;
+    std::size_t B = 0, Tn = 0, attention_saved = 0;
     index_storage ids, positions, targets;
     std::vector<layer_acts> layers;
     storage x_out, hf, meanf, rstdf, logits, o, losses, lse;
@@ -528,10 +528,12 @@ class transformer {
   };
 
   void resize_activations(std::size_t B, std::size_t Tn) {
-    if (acts_.B == B && acts_.Tn == Tn && !acts_.layers.empty()) return;
     const std::size_t N = B * Tn, C = config_.d_model, H = config_.n_heads, F = config_.d_ff;
     const std::size_t qw = H * config_.head_dim(), kvw = config_.n_kv_heads * config_.head_dim();
-    acts_.B = B, acts_.Tn = Tn;
+    // what attention saves for its backward is the backend's choice (and, on cuda_t, the math mode's)
+    const std::size_t saved = attention_saved_size<T>(Backend{}, B, Tn, H, config_.head_dim());
+    if (acts_.B == B && acts_.Tn == Tn && acts_.attention_saved == saved && !acts_.layers.empty()) return;
+    acts_.B = B, acts_.Tn = Tn, acts_.attention_saved = saved;
     acts_.ids.resize(N);
     acts_.positions.resize(N);
     acts_.layers.resize(config_.n_layers);
@@ -541,7 +543,7 @@ class transformer {
         la.qkv = storage(N * (qw + 2 * kvw));
       else
         la.q = storage(N * qw), la.k = storage(N * kvw), la.v = storage(N * kvw);
-      la.att = storage(B * H * Tn * Tn);
+      la.att = storage(saved);
       la.a = storage(N * qw), la.x_mid = storage(N * C), la.h2 = storage(N * C), la.mean2 = storage(N),
       la.rstd2 = storage(N);
       la.f1 = storage(N * F), la.f2 = storage(N * F);

@@ -26,7 +26,10 @@
 //    Between barriers the threads run in index order, or in reverse order when the environment variable
 //    CAI_CUDA_EMULATOR_ORDER is "reverse": a kernel whose result changes with the order has a race (a
 //    thread reads what another writes with no barrier between them).
-//  - `__shared__` variables are `static thread_local`: one copy, shared by the block that is running.
+//  - `__shared__` variables are `static thread_local`: one copy, shared by the block that is running. The
+//    dynamic shared memory of `CAI_CUDA_LAUNCH_SHARED` (`CAI_CUDA_DYNAMIC_SHARED(name)` in the kernel)
+//    starts each block as all-ones bytes, NaN as floats, so that a read before any write shows.
+//  - `__syncwarp()` is a barrier of the warp. WMMA (tensor-core tiles, <mma.h>) is emulated in mma.h here.
 //  - atomics are plain read-modify-writes (one thread runs at a time).
 // Device math functions are the C++ library's (<cmath>): results may differ from CUDA's in the last bits,
 // which the tests' tolerances against the CPU backend cover.
@@ -63,6 +66,9 @@
 
 #undef __shared__
 #define __shared__ static thread_local  // one copy, for the block that is running
+#ifndef __launch_bounds__
+#define __launch_bounds__(...)
+#endif
 
 inline thread_local uint3 threadIdx, blockIdx;
 inline thread_local dim3 blockDim, gridDim;
@@ -161,6 +167,7 @@ struct engine {
 #else
   ucontext_t scheduler;
 #endif
+  std::vector<unsigned char> dynamic_shared;  // the block's `extern __shared__` array
   std::size_t current = 0;
   const std::function<void()>* body = nullptr;
   bool in_kernel = false;
@@ -233,8 +240,11 @@ inline void prepare(engine& e, std::size_t t) {
 }
 
 /// Runs the threads of one block (the built-in variables other than threadIdx already set) to completion.
-inline void run_block(const dim3& block, const std::function<void()>& body, const char* kernel) {
+inline void run_block(const dim3& block, const std::function<void()>& body, const char* kernel,
+                      std::size_t shared_bytes) {
   engine& e = the_engine();
+  // shared memory starts as garbage on a GPU: all-ones bytes (NaN for floats) make a read before a write show
+  e.dynamic_shared.assign(shared_bytes + 128, 0xFF);
   const std::size_t n = std::size_t{block.x} * block.y * block.z;
   while (e.stacks.size() < n) {
     void* s = mmap(nullptr, engine::stack_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
@@ -308,6 +318,13 @@ inline void run_block(const dim3& block, const std::function<void()>& body, cons
   e.in_kernel = false;
 }
 
+/// The running block's dynamic shared memory (`CAI_CUDA_DYNAMIC_SHARED`), 128-byte aligned.
+inline unsigned char* dynamic_shared() {
+  auto& buffer = the_engine().dynamic_shared;
+  const auto base = reinterpret_cast<std::uintptr_t>(buffer.data());
+  return buffer.data() + ((128 - base % 128) % 128);
+}
+
 template <class A>
 bool pointer_argument_ok(const A& a) {
   using D = std::decay_t<A>;
@@ -324,13 +341,14 @@ template <class Kernel>
 struct launch {
   const char* name;
   dim3 grid, block;
+  std::size_t shared_bytes;
   Kernel kernel;
 
   template <class... Args>
   void operator()(Args&&... args) {
     const std::size_t threads = std::size_t{block.x} * block.y * block.z;
     if (threads == 0 || threads > 1024 || block.z > 64 || grid.x == 0 || grid.y == 0 || grid.z == 0 ||
-        grid.y > 65535 || grid.z > 65535) {
+        grid.y > 65535 || grid.z > 65535 || shared_bytes > 232448) {  // 227 KiB: an H100's most per block
       device().last_error =
           fail(cudaErrorInvalidConfiguration, std::string("launch of ") + name + ": invalid grid or block");
       return;
@@ -359,25 +377,31 @@ struct launch {
       for (unsigned y = 0; y < grid.y; ++y)
         for (unsigned x = 0; x < grid.x; ++x) {
           blockIdx = {x, y, z};
-          detail::run_block(block, body, name);
+          detail::run_block(block, body, name, shared_bytes);
         }
   }
 };
 
 template <class Kernel>
-launch<Kernel> make_launch(const char* name, dim3 grid, dim3 block, Kernel kernel) {
-  return {name, grid, block, std::move(kernel)};
+launch<Kernel> make_launch(const char* name, dim3 grid, dim3 block, std::size_t shared_bytes, Kernel kernel) {
+  return {name, grid, block, shared_bytes, std::move(kernel)};
 }
 
 }  // namespace cai_emu
 
 #define CAI_CUDA_LAUNCH(kernel, grid, block) \
-  ::cai_emu::make_launch(#kernel, grid, block, [&](auto&&... cai_emu_args) { kernel(cai_emu_args...); })
+  ::cai_emu::make_launch(#kernel, grid, block, 0, [&](auto&&... cai_emu_args) { kernel(cai_emu_args...); })
+#define CAI_CUDA_LAUNCH_SHARED(kernel, grid, block, bytes) \
+  ::cai_emu::make_launch(#kernel, grid, block, bytes, [&](auto&&... cai_emu_args) { kernel(cai_emu_args...); })
+#define CAI_CUDA_DYNAMIC_SHARED(name) unsigned char* name = ::cai_emu::detail::dynamic_shared()
 
 // ---------------------------------------------------------------------------------------------------
 // Device functions
 
 inline void __syncthreads() { cai_emu::detail::wait_at(cai_emu::detail::fiber_state::block_barrier); }
+inline void __syncwarp(unsigned /*mask*/ = 0xffffffffu) {
+  cai_emu::detail::wait_at(cai_emu::detail::fiber_state::warp_barrier);
+}
 
 /// The value of `v` held by the lane `lane ^ lane_mask` of the calling thread's warp.
 template <class T>
@@ -439,6 +463,10 @@ inline const char* cudaGetErrorString(cudaError_t e) {
     case cudaErrorLaunchFailure: return "unspecified launch failure";
     default: return "an error of cai's CUDA emulator";
   }
+}
+
+inline cudaError_t cudaFuncSetAttribute(const void* /*kernel*/, enum cudaFuncAttribute /*attribute*/, int value) {
+  return value < 0 || value > 232448 ? cudaErrorInvalidValue : cudaSuccess;
 }
 
 inline cudaError_t cudaGetDeviceCount(int* count) {
@@ -504,6 +532,12 @@ inline cudaError_t cudaMemset(void* p, int value, std::size_t bytes) {
 }
 
 }  // extern "C"
+
+/// As nvcc's cuda_runtime.h: an attribute of a kernel given as a function.
+template <class F>
+cudaError_t cudaFuncSetAttribute(F* kernel, enum cudaFuncAttribute attribute, int value) {
+  return cudaFuncSetAttribute(reinterpret_cast<const void*>(kernel), attribute, value);
+}
 
 /// As nvcc's cuda_runtime.h: cudaMalloc into a typed pointer.
 template <class T>

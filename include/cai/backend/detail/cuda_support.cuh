@@ -24,8 +24,13 @@
 /// Launches a kernel: `CAI_CUDA_LAUNCH(kernel, grid, block)(args...)` is `kernel<<<grid, block>>>(args...)`.
 /// The CUDA emulator of tests/cuda/emulator (CAI_CUDA_EMULATION: the same kernels run on the CPU, in CI,
 /// without a GPU) defines it in its cuda_runtime.h, before this point.
+/// `CAI_CUDA_LAUNCH_SHARED(kernel, grid, block, bytes)` also gives each block `bytes` of dynamic shared
+/// memory, which the kernel names with `CAI_CUDA_DYNAMIC_SHARED(name);` (an `unsigned char` array aligned
+/// to 128 bytes).
 #ifndef CAI_CUDA_LAUNCH
 #define CAI_CUDA_LAUNCH(kernel, grid, block) kernel<<<grid, block>>>
+#define CAI_CUDA_LAUNCH_SHARED(kernel, grid, block, bytes) kernel<<<grid, block, bytes>>>
+#define CAI_CUDA_DYNAMIC_SHARED(name) extern __shared__ __align__(128) unsigned char name[]
 #endif
 
 namespace cai {
