@@ -159,13 +159,15 @@ void compare_cached_decoding(const cai::transformer_config& config) {
   CHECK(gpu_cache.length(1) == 6);
 }
 
-/// In BF16 math (products on the tensor cores with 8-bit significands; attention in tiles, with the head
-/// size of 16 and T > 16 chosen here) against the fp32 CPU model: logits and every gradient, each relative
-/// to its tensor's largest magnitude. The tolerances are about three times the largest differences the
-/// CUDA emulator shows, which rounds the products' inputs as the hardware does (logits 2.0e-3, gradients
-/// 5.4e-3 of their tensor's scale).
-void compare_bf16_step(const cai::transformer_config& config) {
-  const cai::scoped_cuda_math bf16(cai::cuda_math::bf16);
+/// In a tensor-core math mode against the fp32 CPU model: logits and every gradient, each relative to its
+/// tensor's largest magnitude. BF16: products with 8-bit significands, and attention in tiles (the head
+/// size of 16 and T > 16 are chosen for it); TF32: products with 11-bit significands. The tolerances are
+/// about three times the largest differences the CUDA emulator shows, which rounds the products' inputs as
+/// the hardware does (BF16: logits 2.0e-3, gradients 6.5e-3 of their tensor's scale; TF32: gradients
+/// 5e-4).
+void compare_tensor_core_step(const cai::transformer_config& config, cai::cuda_math mode, double logits_tol,
+                              double gradient_tol) {
+  const cai::scoped_cuda_math math(mode);
   model_pair m(config);
   const std::size_t B = 2, T = 40, V = config.vocab_size;
   REQUIRE(config.head_dim() == 16);
@@ -174,7 +176,7 @@ void compare_bf16_step(const cai::transformer_config& config) {
   const auto cpu_logits = m.cpu.forward(ids, B, T);
   const std::vector<float> cpu_l(cpu_logits.begin(), cpu_logits.end());
   const auto gpu_l = to_host(m.gpu.forward(ids, B, T));
-  require_close(cpu_l, gpu_l, 0, cpu_l.size(), 6e-3, 1.0, "BF16 logits");
+  require_close(cpu_l, gpu_l, 0, cpu_l.size(), logits_tol, 1.0, "logits");
   m.cpu.zero_grad();
   m.gpu.zero_grad();
   (void)m.cpu.forward_loss(ids, targets, B, T);
@@ -184,17 +186,26 @@ void compare_bf16_step(const cai::transformer_config& config) {
   const auto& cpu_g = m.cpu.gradient_storage();
   const auto gpu_g = m.gpu.host_gradients();
   for (const auto& p : m.cpu.parameters())
-    require_close(cpu_g, gpu_g, p.offset, p.size, 2e-2, 1e-6, "BF16 gradient of " + p.name);
+    require_close(cpu_g, gpu_g, p.offset, p.size, gradient_tol, 1e-6, "gradient of " + p.name);
 }
 
 }  // namespace
 
-TEST_CASE("In BF16 math GPT-2 and Llama on cuda agree with the CPU within the BF16 tolerances",
+TEST_CASE("In BF16 and TF32 math GPT-2 and Llama on cuda agree with the CPU within their tolerances",
           "[cuda][transformer][tensor-cores]") {
-  compare_bf16_step(cai::transformer_config::gpt2(37, 48, 64, 2, 4));
   auto llama = cai::transformer_config::llama(37, 48, 64, 2, 4, 2, 96, 10000.0, false);
   llama.norm_eps = 1e-6;
-  compare_bf16_step(llama);
+  for (const auto& config : {cai::transformer_config::gpt2(37, 48, 64, 2, 4), llama}) {
+    INFO("family " << cai::to_string(config.family));
+    {
+      INFO("BF16");
+      compare_tensor_core_step(config, cai::cuda_math::bf16, 6e-3, 2e-2);
+    }
+    {
+      INFO("TF32");
+      compare_tensor_core_step(config, cai::cuda_math::tf32, 1e-3, 3e-3);
+    }
+  }
 }
 
 TEST_CASE("A GPT-2 transformer on cuda agrees with the CPU on logits gradients and an AdamW step",
