@@ -13,7 +13,9 @@
 //    fraction of the fp32 matrix-product rate measured at the same thread count (an Eigen
 //    1024 x 1024 x 1024 float product, the library cai's kernels use; PyTorch's against its own
 //    1024^3 torch.matmul).
-// 2. SmolLM2-135M-Instruct (the Q4_1 GGUF of the model cache; cai expands it to fp32) generating 128
+// 2. SmolLM2-135M-Instruct (the Q4_1 GGUF of the model cache; cai expands it to fp32, and in a second
+//    run decodes with 8-bit weights, transformer::quantize_for_decoding, the quantisation inside the
+//    timing) generating 128
 //    greedy tokens from a 128-token prompt at batch 1 and batch 8, beside llama.cpp (llama-cpp-python)
 //    on the same file, the same token ids and the same thread count. llama-cpp-python's high-level API
 //    has no batch: its batch 8 is 8 sequences one after another. Neither side stops at an end token.
@@ -183,15 +185,19 @@ json worker(const std::string& task, int threads, std::size_t gen_batch) {
       r["tokens"] = batch * seq;
       r[train ? "loss" : "logit0"] = first_loss;
     }
-  } else if (task == "smollm2") {
+  } else if (task == "smollm2" || task == "smollm2-q8") {
     auto nm = cai::native_model<>::load(cai::smollm2_gguf_path());
     auto& model = nm.model();
     const std::size_t V = model.config().vocab_size;
     std::vector<std::vector<std::int32_t>> prompts(gen_batch, std::vector<std::int32_t>(smol_prompt));
     for (std::size_t b = 0; b < gen_batch; ++b)
       for (std::size_t t = 0; t < smol_prompt; ++t) prompts[b][t] = token(b * smol_prompt + t, 4242, V);
+    const bool q8 = task == "smollm2-q8";
+    if (q8) model.quantize_for_decoding();
     (void)greedy(model, prompts, 4);  // warm-up
     const auto t = clock_type::now();
+    // the 8-bit weights are made again inside the timing, as native_model::generate makes them per call
+    if (q8) model.quantize_for_decoding();
     const auto out = greedy(model, prompts, smol_new);
     r["seconds"] = seconds_since(t);
     r["tokens"] = gen_batch * smol_new;
@@ -319,7 +325,7 @@ int driver(const char* self, int reps, int smol_reps) {
   }
 
   // 3. SmolLM2-135M-Instruct: interleaved cai / llama.cpp.
-  std::map<std::pair<int, int>, series> smol_cai, smol_llama;  // (batch, threads)
+  std::map<std::pair<int, int>, series> smol_cai, smol_q8, smol_llama;  // (batch, threads)
   std::string llama_version;
   const bool have_gguf = std::filesystem::exists(cai::smollm2_gguf_path());
   if (have_gguf) {
@@ -328,12 +334,15 @@ int driver(const char* self, int reps, int smol_reps) {
         for (int b : {1, 8}) {
           auto& a = smol_cai[{b, threads}];
           auto& p = smol_llama[{b, threads}];
-          const json ja = run_json(cai_cmd(threads, "smollm2 " + std::to_string(b)));
-          if (ja.contains("error")) {
-            a.note = ja["error"].get<std::string>();
-          } else {
-            a.add(ja, ja["tokens"].get<double>() / ja["seconds"].get<double>());
-            a.checks.push_back(std::to_string(ja["checksum"].get<std::uint64_t>()));
+          const std::pair<series*, std::string> runs[] = {{&a, "smollm2 "}, {&smol_q8[{b, threads}], "smollm2-q8 "}};
+          for (const auto& [s, task] : runs) {
+            const json ja = run_json(cai_cmd(threads, task + std::to_string(b)));
+            if (ja.contains("error")) {
+              s->note = ja["error"].get<std::string>();
+            } else {
+              s->add(ja, ja["tokens"].get<double>() / ja["seconds"].get<double>());
+              s->checks.push_back(std::to_string(ja["checksum"].get<std::uint64_t>()));
+            }
           }
           if (!p.note.empty()) continue;
           const json jp = run_json(peer_cmd(llama_py, "bench_smollm2_peer.py", threads,
@@ -393,19 +402,22 @@ int driver(const char* self, int reps, int smol_reps) {
   if (!have_gguf) {
     std::printf("\nSmolLM2 skipped: no %s (bash scripts/fetch-smollm2)\n", cai::smollm2_gguf_path().string().c_str());
   } else {
-    std::printf("\nSmolLM2-135M-Instruct (Q4_1 GGUF; cai expands it to fp32), greedy, prompt %zu, %zu new tokens, "
-                "new tokens/s including the prefill (median of %d); llama-cpp-python %s, batch 8 = 8 sequences one "
-                "after another\n\n",
+    std::printf("\nSmolLM2-135M-Instruct (Q4_1 GGUF; cai expands it to fp32, and cai q8 decodes with 8-bit blocks "
+                "made from those, the quantisation timed), greedy, prompt %zu, %zu new tokens, new tokens/s including "
+                "the prefill (median of %d); llama-cpp-python %s, batch 8 = 8 sequences one after another\n\n",
                 smol_prompt, smol_new, smol_reps, llama_version.empty() ? "(not measured)" : llama_version.c_str());
-    std::printf("| batch | threads | cai tok/s | llama.cpp tok/s | cai/llama.cpp | cai MiB | llama.cpp MiB | checksum (cai / llama.cpp) |\n");
-    std::printf("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
+    std::printf("| batch | threads | cai tok/s | cai q8 tok/s | llama.cpp tok/s | cai/llama.cpp | cai q8/llama.cpp | "
+                "cai MiB | cai q8 MiB | llama.cpp MiB | checksum (cai / cai q8 / llama.cpp) |\n");
+    std::printf("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
     for (int b : {1, 8})
       for (int threads : thread_counts) {
         const auto& a = smol_cai[{b, threads}];
+        const auto& q = smol_q8[{b, threads}];
         const auto& p = smol_llama[{b, threads}];
-        std::printf("| %d | %d | %s | %s | %s | %s | %s | %s / %s |\n", b, threads, cell(a).c_str(), cell(p).c_str(),
-                    ratio_cell(a, p).c_str(), mib_cell(a).c_str(), mib_cell(p).c_str(), join_unique(a.checks).c_str(),
-                    join_unique(p.checks).c_str());
+        std::printf("| %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s |\n", b, threads, cell(a).c_str(),
+                    cell(q).c_str(), cell(p).c_str(), ratio_cell(a, p).c_str(), ratio_cell(q, p).c_str(),
+                    mib_cell(a).c_str(), mib_cell(q).c_str(), mib_cell(p).c_str(), join_unique(a.checks).c_str(),
+                    join_unique(q.checks).c_str(), join_unique(p.checks).c_str());
       }
   }
   std::filesystem::remove_all(weights);

@@ -172,4 +172,13 @@ TEST_CASE("SmolLM2 answers a chat prompt through the native model", "[model][nat
                                             {context, "The capital of France is Berlin."}};
   const auto lp = model.score(s);
   CHECK(lp[0] > lp[1]);
+  // with 8-bit weights in the decode steps, the answer still names Paris
+  model.options().decode = cai::decode_weights::q8_0;
+  const auto answer_q8 = model.generate(std::span<const cai::generation_request>(&r, 1))[0];
+  INFO(answer_q8);
+  CHECK(model.model().has_decoding_weights());
+  CHECK_THAT(answer_q8, Catch::Matchers::ContainsSubstring("Paris"));
+  model.options().decode = cai::decode_weights::fp32;
+  CHECK(model.generate(std::span<const cai::generation_request>(&r, 1))[0] == answer);
+  CHECK_FALSE(model.model().has_decoding_weights());
 }

@@ -28,6 +28,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <Eigen/Core>
@@ -105,12 +106,22 @@ inline std::int32_t sample_token(std::span<float> logits, const generation_optio
   return order[keep - 1];
 }
 
+/// The weights of `native_model::generate`'s decode steps.
+enum class decode_weights {
+  fp32,  ///< the model's own float weights
+  q8_0,  ///< 8-bit blocks (backend/cpu_q8.hpp), made from the float weights at the start of every generate
+};
+
 /// Options of a native model.
 struct native_model_options {
   /// Tokens that end a generation (end-of-text, end-of-turn); filled from the tokenizer when empty.
   std::vector<std::int32_t> end_tokens;
   /// Use the chat template for requests that carry messages.
   bool use_chat_template = true;
+  /// The decode steps' weights (CPU only): `q8_0` quantises the model at the start of every `generate`
+  /// call (transformer::quantize_for_decoding, so that training between calls is seen) and reads 3.8 times
+  /// fewer bytes per step; the prefill and `score` stay in float.
+  decode_weights decode = decode_weights::fp32;
 };
 
 /// A tokenizer and a transformer, modelling `language_model` and `scoring_model`.
@@ -162,6 +173,8 @@ class native_model {
   }
 
   [[nodiscard]] transformer<Backend, float>& model() noexcept { return model_; }
+  /// The options, to change after `load` (for example `options().decode = decode_weights::q8_0`).
+  [[nodiscard]] native_model_options& options() noexcept { return options_; }
   [[nodiscard]] const bpe_tokenizer& tokenizer() const noexcept { return tokenizer_; }
   [[nodiscard]] const std::optional<chatml_template>& chat_template() const noexcept { return chat_; }
 
@@ -180,6 +193,12 @@ class native_model {
     const std::size_t R = requests.size();
     std::vector<std::string> out(R);
     if (R == 0) return out;
+    if constexpr (std::is_same_v<Backend, cpu_t>) {
+      if (options_.decode == decode_weights::q8_0)
+        model_.quantize_for_decoding();
+      else if (model_.has_decoding_weights())
+        model_.drop_decoding_weights();
+    }
     const std::size_t V = model_.config().vocab_size, context = model_.config().context_length;
     std::vector<std::vector<std::int32_t>> prompts(R), generated(R);
     std::size_t longest = 1;

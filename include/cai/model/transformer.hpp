@@ -28,9 +28,11 @@
 #include <span>
 #include <string>
 #include <type_traits>
+#include <unordered_map>
 #include <vector>
 
 #include "cai/backend/cpu.hpp"
+#include "cai/backend/cpu_q8.hpp"
 #include "cai/concepts.hpp"
 #include "cai/config.hpp"
 #include "cai/error.hpp"
@@ -291,6 +293,7 @@ class transformer {
       }
     }
     const Backend be{};
+    const q8_scope decode_in_8_bits(*this, !q8_.empty() && N <= q8_0_max_rows);
     copy_from_host(be, infer_.ids.data(), infer_.host_ids.data(), N);
     copy_from_host(be, infer_.slots.data(), infer_.host_slots.data(), N);
     copy_from_host(be, infer_.positions.data(), infer_.host_positions.data(), N);
@@ -316,17 +319,60 @@ class transformer {
       }
       attention_cached_forward(be, infer_.a.data(), infer_.q.data(), kc, vc, infer_.slots.data(), infer_.positions.data(),
                                N, max_len, H, KVH, D);
-      matmul_forward(be, infer_.o.data(), infer_.a.data(), p.o_w, p.o_b, N, qw, C);
+      linear(infer_.o.data(), infer_.a.data(), p.o_w, p.o_b, N, qw, C);
       accumulate(be, infer_.x.data(), infer_.o.data(), N * C);
       normalize(infer_.h.data(), infer_.stat_a.data(), infer_.stat_b.data(), infer_.x.data(), p.norm2_w, p.norm2_b, N);
       mlp_forward(infer_.o.data(), infer_.f1.data(), infer_.f2.data(), infer_.f3.data(), infer_.h.data(), p, N);
       accumulate(be, infer_.x.data(), infer_.o.data(), N * C);
     }
     normalize(infer_.h.data(), infer_.stat_a.data(), infer_.stat_b.data(), infer_.x.data(), final_w_, final_b_, N);
-    matmul_forward<T>(be, infer_.logits.data(), infer_.h.data(), out_w_, nullptr, N, C, V);
+    linear(infer_.logits.data(), infer_.h.data(), out_w_, nullptr, N, C, V);
     for (const auto& s : segments) cache.set_length(s.slot, cache.length(s.slot) + s.tokens.size());
     return {infer_.logits.data(), N * V};
   }
+
+  /// At most this many new rows make `forward_cached` a decode step that uses the 8-bit weights.
+  static constexpr std::size_t q8_0_max_rows = 16;
+
+  /// Quantises, for decoding on the CPU, every matrix a decode step multiplies by: the attention and MLP
+  /// projections and the output head, into `q8_0_matrix` blocks (backend/cpu_q8.hpp: 32 int8 values and a
+  /// float scale each; a matrix whose input width is not a multiple of 32 stays in float). From then on a
+  /// `forward_cached` call of at most `q8_0_max_rows` new rows (a decode step) multiplies by these, reading
+  /// 3.8 times fewer bytes; longer calls (prefill, scoring) and training keep the float weights.
+  /// A snapshot: the float parameters stay as they are, a later change to them (training, loading) is not
+  /// seen until this is called again, and a copy of the model does not carry it. Costs 1.06 bytes per
+  /// quantised weight. `native_model` calls it at the start of every generation when asked to
+  /// (`native_model_options::decode_weights`).
+  void quantize_for_decoding()
+    requires(std::is_same_v<Backend, cpu_t> && std::is_same_v<T, float>)
+  {
+    const std::size_t C = config_.d_model, F = config_.d_ff, qw = config_.n_heads * config_.head_dim(),
+                      kvw = config_.n_kv_heads * config_.head_dim();
+    auto add = [&](const T* w, std::size_t rows, std::size_t cols) {
+      if (w == nullptr || !q8_0_matrix::fits(cols)) return;
+      q8_[static_cast<std::size_t>(w - params_.data())].assign(w, rows, cols);  // buffers reused on a refresh
+    };
+    for (const auto& p : layers_) {
+      if (config_.family == model_family::gpt2) {
+        add(p.qkv_w, qw + 2 * kvw, C);
+        add(p.fc_w, F, C);
+        add(p.proj_w, C, F);
+      } else {
+        add(p.q_w, qw, C);
+        add(p.k_w, kvw, C);
+        add(p.v_w, kvw, C);
+        add(p.gate_w, F, C);
+        add(p.up_w, F, C);
+        add(p.down_w, C, F);
+      }
+      add(p.o_w, C, qw);
+    }
+    add(out_w_, config_.vocab_size, C);
+  }
+  /// Drops the 8-bit decoding weights; decode steps use the float weights again.
+  void drop_decoding_weights() noexcept { q8_.clear(); }
+  /// Whether decode steps use 8-bit weights (`quantize_for_decoding`).
+  [[nodiscard]] bool has_decoding_weights() const noexcept { return !q8_.empty(); }
 
  private:
   using storage = typename Backend::template storage<T>;
@@ -481,17 +527,41 @@ class transformer {
       rmsnorm_backward(be, din, g(w), dout, in, w, stat_b, N, config_.d_model);
   }
 
+  /// out = in @ w^T + b: in 8 bits during a decode step with decoding weights (quantize_for_decoding),
+  /// else the backend's float product.
+  void linear(T* out, const T* in, const T* w, const T* b, std::size_t N, std::size_t C, std::size_t OC) {
+    if constexpr (std::is_same_v<Backend, cpu_t> && std::is_same_v<T, float>) {
+      if (decode_in_8_bits_) {
+        const auto it = q8_.find(static_cast<std::size_t>(w - params_.data()));
+        if (it != q8_.end()) {
+          matmul_forward_q8_0(cpu, out, in, it->second, b, N);
+          return;
+        }
+      }
+    }
+    matmul_forward<T>(Backend{}, out, in, w, b, N, C, OC);
+  }
+
+  /// Turns the 8-bit path on for one forward_cached call, and off again however it ends.
+  struct q8_scope {
+    transformer& m;
+    q8_scope(transformer& model, bool on) : m(model) { m.decode_in_8_bits_ = on; }
+    q8_scope(const q8_scope&) = delete;
+    q8_scope& operator=(const q8_scope&) = delete;
+    ~q8_scope() { m.decode_in_8_bits_ = false; }
+  };
+
   void project_qkv(T* q, T* k, T* v, T* qkv, const T* h, const layer_params& p, std::size_t N) {
     const Backend be{};
     const std::size_t C = config_.d_model, qw = config_.n_heads * config_.head_dim(),
                       kvw = config_.n_kv_heads * config_.head_dim();
     if (config_.family == model_family::gpt2) {
-      matmul_forward(be, qkv, h, p.qkv_w, p.qkv_b, N, C, 3 * C);
+      linear(qkv, h, p.qkv_w, p.qkv_b, N, C, 3 * C);
       split_columns(be, q, k, v, qkv, N, qw, kvw);
     } else {
-      matmul_forward<T>(be, q, h, p.q_w, nullptr, N, C, qw);
-      matmul_forward<T>(be, k, h, p.k_w, nullptr, N, C, kvw);
-      matmul_forward<T>(be, v, h, p.v_w, nullptr, N, C, kvw);
+      linear(q, h, p.q_w, nullptr, N, C, qw);
+      linear(k, h, p.k_w, nullptr, N, C, kvw);
+      linear(v, h, p.v_w, nullptr, N, C, kvw);
     }
   }
 
@@ -501,14 +571,14 @@ class transformer {
     const Backend be{};
     const std::size_t C = config_.d_model, F = config_.d_ff;
     if (config_.family == model_family::gpt2) {
-      matmul_forward(be, f1, h, p.fc_w, p.fc_b, N, C, F);
+      linear(f1, h, p.fc_w, p.fc_b, N, C, F);
       gelu_forward(be, f2, f1, N * F);
-      matmul_forward(be, out, f2, p.proj_w, p.proj_b, N, F, C);
+      linear(out, f2, p.proj_w, p.proj_b, N, F, C);
     } else {
-      matmul_forward<T>(be, f1, h, p.gate_w, nullptr, N, C, F);
-      matmul_forward<T>(be, f2, h, p.up_w, nullptr, N, C, F);
+      linear(f1, h, p.gate_w, nullptr, N, C, F);
+      linear(f2, h, p.up_w, nullptr, N, C, F);
       swiglu_forward(be, f3, f1, f2, N * F);
-      matmul_forward<T>(be, out, f3, p.down_w, nullptr, N, F, C);
+      linear(out, f3, p.down_w, nullptr, N, F, C);
     }
   }
 
@@ -700,6 +770,8 @@ class transformer {
   backward_buffers bw_;
   inference_buffers infer_;
   storage scratch_;
+  std::unordered_map<std::size_t, q8_0_matrix> q8_;  // decoding weights by parameter offset
+  bool decode_in_8_bits_ = false;
 
  public:
   // Copying would leave the bound pointers aimed at the source's buffers: rebind after a copy.
