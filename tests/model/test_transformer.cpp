@@ -16,23 +16,7 @@
 TEST_CASE("a tiny model learns a repeating sequence with sgd", "[model][transformer][training]") {
   for (const auto& config : {model_cases::tiny_gpt2(), model_cases::tiny_llama()}) {
     INFO("family " << cai::to_string(config.family));
-    cai::transformer<cai::cpu_t, float> model(config);
-    model.init_random(3);
-    const std::vector<std::int32_t> seq{1, 2, 3, 4, 1, 2, 3, 4, 1};
-    const std::vector<std::int32_t> ids(seq.begin(), seq.end() - 1), targets(seq.begin() + 1, seq.end());
-    cai::sgd opt{.learning_rate = 0.1f, .momentum = 0.9f};
-    auto& params = model.parameter_storage();
-    cai::sgd::state<std::vector<float>> state(opt, params);
-    const float first = model.forward_loss(ids, targets, 1, 8);
-    float last = first;
-    for (int step = 0; step < 100; ++step) {
-      model.zero_grad();
-      last = model.forward_loss(ids, targets, 1, 8);
-      model.backward_loss();
-      state.update(params, model.gradient_storage());
-    }
-    CHECK(first > 2.0f);
-    CHECK(last < 0.2f);
+    model_cases::check_learns_sequence<cai::cpu_t>(config, cai::sgd{.learning_rate = 0.1f, .momentum = 0.9f});
   }
 }
 
