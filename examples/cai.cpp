@@ -240,6 +240,7 @@ struct run_sizes {
   std::size_t sft_steps = 60, pm_steps = 60, ppo_steps = 12, dpo_steps = 30;
   std::size_t max_new_tokens = 48;
   float sft_lr = 3e-4f, ppo_lr = 2e-5f, dpo_lr = 5e-5f;
+  cai::decode_weights decode = cai::decode_weights::fp32;
 };
 
 cai::sl_cai_stage_options sl_options(const run_sizes& z, bool lora) {
@@ -251,6 +252,7 @@ cai::sl_cai_stage_options sl_options(const run_sizes& z, bool lora) {
   o.helpful_samples = z.helpful;
   o.helpful_generation.max_new_tokens = z.max_new_tokens;
   o.training = training(z.sft_steps, 8, z.sft_lr, lora);
+  o.decode = z.decode;
   return o;
 }
 
@@ -269,6 +271,7 @@ cai::rl_stage_options rl_options(const run_sizes& z, bool lora, std::size_t poli
   o.ppo.minibatches = 2;
   o.ppo.kl_coef = 0.05;
   o.dpo.beta = 0.1;
+  o.decode = z.decode;
   return o;
 }
 
@@ -278,7 +281,8 @@ cai::rl_stage_options rl_options(const run_sizes& z, bool lora, std::size_t poli
 
 // `cai run` on a real model: no oracle exists for real text, so the report shows what the model wrote
 // (answers, critiques, revisions, labels and their principles) and the AI-judged statistics.
-int run_real(const common_args& a, const std::string& prompts_file, std::size_t n_prompts, std::size_t steps) {
+int run_real(const common_args& a, const std::string& prompts_file, std::size_t n_prompts, std::size_t steps,
+             cai::decode_weights decode) {
   const auto start = std::chrono::steady_clock::now();
   const fs::path out = a.out;
   fs::create_directories(out / "prompts");
@@ -301,10 +305,12 @@ int run_real(const common_args& a, const std::string& prompts_file, std::size_t 
   sl.helpful_samples = n_prompts;
   sl.helpful_generation.max_new_tokens = 64;
   sl.training = training(steps, 4, 2e-4f, true);
+  sl.decode = decode;
   const fs::path sl_policy = run_sl_cai<4>(base, red_path, helpful_path, constitution, sl, a.seed, out / "sl-cai");
 
   cai::rl_stage_options rl;
   rl.prompts_per_kind = n_prompts;
+  rl.decode = decode;
   // A 135M model sampled at temperature 1 writes word salad; 0.7 with nucleus 0.9 keeps both responses
   // of a pair readable while they still differ.
   for (auto* g : {&rl.pairs.first, &rl.pairs.second}) {
@@ -468,6 +474,11 @@ int main(int argc, char** argv) {
   run->add_option("--dpo-steps", z.dpo_steps, "DPO steps (batch 8)")->capture_default_str();
   run->add_option("--dpo-lr", z.dpo_lr, "DPO learning rate")->capture_default_str();
   run->add_option("--compare-constitution", compare, "also run the 'least harmful only' constitution")->capture_default_str();
+  std::string decode = "fp32";
+  run->add_option("--decode-weights", decode,
+                  "the policy's decode steps in 'fp32' or in 8-bit blocks, 'q8_0' (faster; the prefill stays fp32)")
+      ->check(CLI::IsMember({"fp32", "q8_0"}))
+      ->capture_default_str();
   std::string run_prompts;
   std::size_t real_prompts = 8;
   bool world_mode = false;
@@ -539,10 +550,11 @@ int main(int argc, char** argv) {
     const fs::path out = a.out;
     fs::create_directories(out);
     if (run->parsed()) {
+      z.decode = decode == "q8_0" ? cai::decode_weights::q8_0 : cai::decode_weights::fp32;
       if (a.model != "embedded" && !world_mode)
         return run_real(a, run_prompts.empty() ? std::string(CAI_SHARED_DATA_DIR "/hh-rlhf/harmless-base-test.jsonl.gz") : run_prompts,
-                        small ? 2 : real_prompts, small ? 1 : 10);
-      if (small) z = {.red_team = 4, .helpful = 4, .eval = 12, .sft_steps = 2, .pm_steps = 2, .ppo_steps = 1, .dpo_steps = 2, .max_new_tokens = 12};
+                        small ? 2 : real_prompts, small ? 1 : 10, z.decode);
+      if (small) z = {.red_team = 4, .helpful = 4, .eval = 12, .sft_steps = 2, .pm_steps = 2, .ppo_steps = 1, .dpo_steps = 2, .max_new_tokens = 12, .decode = z.decode};
       return run_all(a, z, method, compare);
     }
     const auto constitution = resolve_constitution(a.constitution);

@@ -293,6 +293,8 @@ struct sl_cai_stage_options {
   std::size_t helpful_samples = 64;
   generation_options helpful_generation{.max_new_tokens = 64, .temperature = 0.0, .stop = prompts::stop_sequences()};
   stage_training training{};
+  /// The weights of the policy's decode steps (native_model_options::decode).
+  decode_weights decode = decode_weights::fp32;
 };
 
 /// SL-CAI: critique and revise the policy's answers to red-team prompts `Rounds` times, then fine-tune
@@ -309,6 +311,7 @@ struct sl_cai_stage {
 
   artefact_paths run(stage_context& context, const std::filesystem::path& dir) {
     auto policy = native_model<cpu_t>::load(context.path<artefact::policy>());
+    policy.options().decode = options.decode;
     const auto red_team = stages::read_prompts(context.path<artefact::red_team_prompts>());
     critic_options critic = options.critic;
     critic.chat_messages = critic.chat_messages || stages::is_chat(policy);
@@ -356,6 +359,8 @@ struct rl_stage_options {
   stage_training policy_training{.steps = 20, .batch_size = 8, .learning_rate = 1e-5f};
   ppo_options ppo{};
   dpo_options dpo{};
+  /// The weights of the policy's decode steps when it writes response pairs (native_model_options::decode).
+  decode_weights decode = decode_weights::fp32;
 };
 
 /// RL-CAI (RLAIF): AI soft labels on response pairs of the policy, judged against the constitution; then a
@@ -375,6 +380,7 @@ struct rlaif_stage {
 
   artefact_paths run(stage_context& context, const std::filesystem::path& dir) {
     auto policy = native_model<cpu_t>::load(context.path<artefact::policy>());
+    policy.options().decode = options.decode;
     const auto labels_path = dir / "ai_preferences.jsonl";
     std::vector<dialogue> contexts;
     for (const auto* which : {&context.path<artefact::red_team_prompts>(), &context.path<artefact::helpful_prompts>()}) {
@@ -425,6 +431,7 @@ struct rlhf_stage {
 
   artefact_paths run(stage_context& context, const std::filesystem::path& dir) {
     auto policy = native_model<cpu_t>::load(context.path<artefact::policy>());
+    policy.options().decode = options.decode;
     auto prefs = read_preferences(context.path<artefact::human_preferences>());
     if (options.prompts_per_kind != 0 && prefs.size() > 4 * options.prompts_per_kind) prefs.resize(4 * options.prompts_per_kind);
     artefact_paths out;

@@ -119,8 +119,9 @@ struct native_model_options {
   /// Use the chat template for requests that carry messages.
   bool use_chat_template = true;
   /// The decode steps' weights (CPU only): `q8_0` quantises the model at the start of every `generate`
-  /// call (transformer::quantize_for_decoding, so that training between calls is seen) and reads 3.8 times
-  /// fewer bytes per step; the prefill and `score` stay in float.
+  /// call and drops the 8-bit copy at its end (transformer::quantize_for_decoding), so that training
+  /// between calls is seen and nothing else decodes with a stale copy; a decode step then reads 3.8 times
+  /// fewer bytes. The prefill and `score` stay in float.
   decode_weights decode = decode_weights::fp32;
 };
 
@@ -193,12 +194,22 @@ class native_model {
     const std::size_t R = requests.size();
     std::vector<std::string> out(R);
     if (R == 0) return out;
-    if constexpr (std::is_same_v<Backend, cpu_t>) {
-      if (options_.decode == decode_weights::q8_0)
-        model_.quantize_for_decoding();
-      else if (model_.has_decoding_weights())
-        model_.drop_decoding_weights();
-    }
+    // 8-bit decoding weights live for this call only: whatever else decodes with the transformer (PPO's
+    // rollouts, a caller's own loop) while it trains must never see a stale snapshot
+    struct decoding_weights_scope {
+      transformer<Backend, float>& m;
+      bool on;
+      decoding_weights_scope(transformer<Backend, float>& model, bool quantise) : m(model), on(quantise) {
+        if constexpr (std::is_same_v<Backend, cpu_t>)
+          if (on) m.quantize_for_decoding();
+      }
+      decoding_weights_scope(const decoding_weights_scope&) = delete;
+      decoding_weights_scope& operator=(const decoding_weights_scope&) = delete;
+      ~decoding_weights_scope() {
+        if constexpr (std::is_same_v<Backend, cpu_t>)
+          if (on) m.drop_decoding_weights();
+      }
+    } decoding(model_, options_.decode == decode_weights::q8_0);
     const std::size_t V = model_.config().vocab_size, context = model_.config().context_length;
     std::vector<std::vector<std::int32_t>> prompts(R), generated(R);
     std::size_t longest = 1;
