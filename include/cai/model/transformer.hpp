@@ -341,8 +341,8 @@ class transformer {
   /// 3.8 times fewer bytes; longer calls (prefill, scoring) and training keep the float weights.
   /// A snapshot: the float parameters stay as they are, a later change to them (training, loading) is not
   /// seen until this is called again, and a copy of the model does not carry it. Costs 1.06 bytes per
-  /// quantised weight. `native_model` calls it at the start of every generation when asked to
-  /// (`native_model_options::decode_weights`).
+  /// quantised weight; called again, it reuses its buffers. `native_model` makes the snapshot at the start
+  /// of a `generate` call and drops it at the end when asked to (`native_model_options::decode`).
   void quantize_for_decoding()
     requires(std::is_same_v<Backend, cpu_t> && std::is_same_v<T, float>)
   {
