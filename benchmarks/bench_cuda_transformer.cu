@@ -10,6 +10,8 @@
 //     the causal mask), N counting every parameter; MFU is against the GPU's dense BF16 tensor-core peak
 //     (H100 SXM and H200: 989 TFLOP/s; H100 PCIe: 756), the reference llm.c reports against, whatever
 //     the mode.
+//     In BF16 also the step's parts (forward, backward, AdamW, each synchronised), and attention alone
+//     (8 x 1024 tokens, 12 heads of 64) tiled in BF16 against the direct kernels in FP32.
 //  2. KV-cached generation: S sequences prefilled with P tokens in one call, then greedy decoding of one
 //     token per sequence per call (the logits go to the host for the argmax): tokens per second of each.
 //
@@ -127,6 +129,73 @@ step_result time_steps(model_type& model, const cai::transformer_config& config,
   return r;
 }
 
+/// Milliseconds of each part of a training step (zero_grad + forward_loss, backward_loss, the AdamW
+/// update), each followed by a synchronisation, median of `steps`: where the step's time goes.
+struct phase_result {
+  double forward_ms = 0, backward_ms = 0, optimizer_ms = 0;
+};
+
+phase_result time_phases(model_type& model, const cai::transformer_config& config, std::size_t B, std::size_t T,
+                         int steps) {
+  const auto ids = batch_tokens(B * T, config.vocab_size, 3), targets = batch_tokens(B * T, config.vocab_size, 4);
+  cai::adamw opt;
+  opt.learning_rate = 1e-4f;
+  cai::cuda_adamw_state<float> state(opt, model.parameter_storage());
+  std::vector<double> f, b, o;
+  for (int i = 0; i <= steps; ++i) {  // the first is a warm-up
+    cai::cuda_synchronize();
+    auto t = clock_type::now();
+    model.zero_grad();
+    (void)model.forward_loss(ids, targets, B, T);
+    cai::cuda_synchronize();
+    const double tf = seconds_since(t);
+    t = clock_type::now();
+    model.backward_loss();
+    cai::cuda_synchronize();
+    const double tb = seconds_since(t);
+    t = clock_type::now();
+    state.update(model.parameter_storage(), model.gradient_storage());
+    cai::cuda_synchronize();
+    const double to = seconds_since(t);
+    if (i == 0) continue;
+    f.push_back(tf * 1e3), b.push_back(tb * 1e3), o.push_back(to * 1e3);
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  return {median(f), median(b), median(o)};
+}
+
+/// Milliseconds of attention alone, forward and backward, for (B, T, H heads of size D), in the current
+/// math mode (BF16: the tiled tensor-core kernels; FP32: the direct ones), median of `reps`.
+std::pair<double, double> time_attention(std::size_t B, std::size_t T, std::size_t H, std::size_t D, int reps) {
+  const std::size_t n = B * T * H * D;
+  cai::device_vector<float> q(n), k(n), v(n), out(n), dout(n), dq(n), dk(n), dv(n);
+  cai::device_vector<float> saved(cai::attention_saved_size<float>(cai::cuda, B, T, H, D));
+  const auto host = batch_tokens(n, 1000, 9);
+  std::vector<float> values(n);
+  for (std::size_t i = 0; i < n; ++i) values[i] = float(host[i]) / 1000.0f - 0.5f;
+  for (auto* buf : {&q, &k, &v, &dout}) buf->from_host(values);
+  std::vector<double> fwd, bwd;
+  for (int i = 0; i <= reps; ++i) {
+    cai::cuda_synchronize();
+    auto t = clock_type::now();
+    cai::attention_forward(cai::cuda, out.data(), saved.data(), q.data(), k.data(), v.data(), B, T, H, H, D);
+    cai::cuda_synchronize();
+    const double tf = seconds_since(t);
+    t = clock_type::now();
+    cai::attention_backward(cai::cuda, dq.data(), dk.data(), dv.data(), dout.data(), q.data(), k.data(), v.data(),
+                            saved.data(), B, T, H, H, D);
+    cai::cuda_synchronize();
+    if (i == 0) continue;
+    fwd.push_back(tf * 1e3), bwd.push_back(seconds_since(t) * 1e3);
+  }
+  std::sort(fwd.begin(), fwd.end());
+  std::sort(bwd.begin(), bwd.end());
+  return {fwd[fwd.size() / 2], bwd[bwd.size() / 2]};
+}
+
 struct generation_result {
   double prefill_tokens_per_s = 0, decode_tokens_per_s = 0, decode_ms = 0;
 };
@@ -239,6 +308,29 @@ int main(int argc, char** argv) {
                     mode_name(mode), r.tokens_per_s, seconds_since(t0), B, r.ms, mfu, static_cast<double>(r.loss));
       std::printf("training step, %s products: %.1f ms, %.0f tokens/s, MFU %.1f%%\n", mode_name(mode), r.ms,
                   r.tokens_per_s, r.mfu * 100);
+      rows.push_back(line);
+      if (mode == cai::cuda_math::bf16) {  // where the BF16 step's time goes
+        const auto t1 = clock_type::now();
+        const auto ph = time_phases(model, config, B, T, quick ? 1 : 3);
+        std::snprintf(line, sizeof line, "bench|step parts, bf16 (ms)|%.1f / %.1f / %.1f|%.1f|forward / backward / AdamW, B=%zu",
+                      ph.forward_ms, ph.backward_ms, ph.optimizer_ms, seconds_since(t1), B);
+        std::printf("step parts, bf16: forward %.1f ms, backward %.1f ms, AdamW %.1f ms\n", ph.forward_ms,
+                    ph.backward_ms, ph.optimizer_ms);
+        rows.push_back(line);
+      }
+    }
+
+    // Attention alone (12 heads of 64, T = 1024, 8 sequences): tiled in BF16 against direct in FP32.
+    model = model_type(config);  // frees the training activations
+    for (auto mode : {cai::cuda_math::bf16, cai::cuda_math::fp32}) {
+      cai::scoped_cuda_math math(mode);
+      const auto t0 = clock_type::now();
+      const auto [fwd_ms, bwd_ms] = time_attention(8, T, 12, 64, quick ? 1 : 3);
+      char line[256];
+      std::snprintf(line, sizeof line, "bench|attention alone, %s (ms)|%.2f / %.2f|%.1f|forward / backward, 8 x %zu, 12 heads of 64%s",
+                    mode_name(mode), fwd_ms, bwd_ms, seconds_since(t0), T,
+                    mode == cai::cuda_math::bf16 ? ", tiled on tensor cores" : ", direct kernels");
+      std::printf("attention alone, %s: forward %.2f ms, backward %.2f ms\n", mode_name(mode), fwd_ms, bwd_ms);
       rows.push_back(line);
     }
 
