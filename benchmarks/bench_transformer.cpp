@@ -101,13 +101,9 @@ std::vector<std::vector<std::int32_t>> greedy(cai::transformer<cai::cpu_t, float
   cai::kv_cache<cai::cpu_t, float> cache(model.config(), B, prompts[0].size() + new_tokens);
   std::vector<cai::cache_segment> segs(B);
   for (std::size_t b = 0; b < B; ++b) segs[b] = {b, std::span<const std::int32_t>(prompts[b])};
-  auto logits = model.forward_cached(cache, segs);
+  auto logits = model.forward_cached(cache, segs, cai::cached_logits::last);
   std::vector<std::vector<std::int32_t>> out(B);
-  std::size_t row = 0;
-  for (std::size_t b = 0; b < B; ++b) {
-    row += prompts[b].size();
-    out[b].push_back(argmax_row(logits.data() + (row - 1) * V, V));
-  }
+  for (std::size_t b = 0; b < B; ++b) out[b].push_back(argmax_row(logits.data() + b * V, V));
   std::vector<std::int32_t> next(B);
   for (std::size_t step = 1; step < new_tokens; ++step) {
     for (std::size_t b = 0; b < B; ++b) {

@@ -188,6 +188,17 @@ TEMPLATE_TEST_CASE("KV-cached decoding gives the logits of a full forward", "[mo
           CHECK_THAT(out[V + i], Catch::Matchers::WithinAbs(full_b[(t - 2) * V + i], 1e-5));
     }
     CHECK(cache.length(0) == T);
+    // only the last row of each segment: the same logits as those rows of a full forward
+    cai::kv_cache<Backend, float> fresh(config, 2, 8);
+    const std::vector<cai::cache_segment> both{{0, std::span(a).subspan(0, 5)}, {1, std::span(b).subspan(0, 3)}};
+    const auto lasts = host<Backend>(model.forward_cached(fresh, both, cai::cached_logits::last));
+    REQUIRE(lasts.size() == 2 * V);
+    for (std::size_t i = 0; i < V; ++i) {
+      CHECK_THAT(lasts[i], Catch::Matchers::WithinAbs(full_a[4 * V + i], 1e-5));
+      CHECK_THAT(lasts[V + i], Catch::Matchers::WithinAbs(full_b[2 * V + i], 1e-5));
+    }
+    CHECK(fresh.length(0) == 5);
+    CHECK(fresh.length(1) == 3);
     // a forked slot continues from the same prefix
     cache.copy_slot(1, 0);
     CHECK(cache.length(0) == 4);

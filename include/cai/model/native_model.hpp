@@ -224,17 +224,14 @@ class native_model {
     std::vector<rng> gens;
     for (const auto& r : requests) gens.emplace_back(r.options.seed);
 
-    // prefill: every prompt in one pass; keep each one's last row of logits
+    // prefill: every prompt in one pass, the logits of each one's last token only
     std::vector<cache_segment> segments;
     for (std::size_t i = 0; i < R; ++i) segments.push_back({i, prompts[i]});
     std::vector<std::vector<float>> last(R);
     {
-      const auto logits = model_.forward_cached(cache, segments);
-      std::size_t row = 0;
-      for (std::size_t i = 0; i < R; ++i) {
-        row += prompts[i].size();
-        last[i].assign(logits.begin() + static_cast<std::ptrdiff_t>((row - 1) * V), logits.begin() + static_cast<std::ptrdiff_t>(row * V));
-      }
+      const auto logits = model_.forward_cached(cache, segments, cached_logits::last);
+      for (std::size_t i = 0; i < R; ++i)
+        last[i].assign(logits.begin() + static_cast<std::ptrdiff_t>(i * V), logits.begin() + static_cast<std::ptrdiff_t>((i + 1) * V));
     }
     std::vector<bool> done(R, false);
     std::vector<std::int32_t> next(R);
@@ -304,8 +301,8 @@ class native_model {
       // slot 0 holds the context; each continuation runs in slot 1 on a fork of it
       kv_cache<Backend, float> cache(model_.config(), 2, std::max<std::size_t>(need, 1));
       const std::vector<cache_segment> prefix{{0, ctx}};
-      const auto ctx_logits = model_.forward_cached(cache, prefix);
-      const std::vector<float> after_context(ctx_logits.end() - static_cast<std::ptrdiff_t>(V), ctx_logits.end());
+      const auto ctx_logits = model_.forward_cached(cache, prefix, cached_logits::last);
+      const std::vector<float> after_context(ctx_logits.begin(), ctx_logits.end());
       for (std::size_t m = 0; m < members.size(); ++m) {
         const auto& cont = conts[m];
         double total = 0;

@@ -103,6 +103,11 @@ struct cache_segment {
   std::span<const std::int32_t> tokens;
 };
 
+/// Which logits `transformer::forward_cached` returns: those of every appended token, or only those of
+/// each segment's last token (what generation needs after a prefill: the output head, a (V, C) product
+/// per row, then runs on one row per segment).
+enum class cached_logits { all, last };
+
 /// A decoder-only transformer. See the file comment.
 /// @tparam Backend models `backend` and provides the kernels. @tparam T the compute type (float).
 template <class Backend = CAI_DEFAULT_BACKEND, class T = float>
@@ -269,9 +274,11 @@ class transformer {
   // Inference path
 
   /// Appends each segment's tokens to its sequence in `cache` and returns the logits of every appended
-  /// token, segment after segment: (sum of segment lengths, V). Prefill and decode are the same call.
+  /// token, segment after segment: (sum of segment lengths, V); with `cached_logits::last`, those of each
+  /// segment's last token only: (segments, V). Prefill and decode are the same call.
   /// @throws config_error when a sequence would outgrow the cache.
-  std::span<const T> forward_cached(kv_cache<Backend, T>& cache, std::span<const cache_segment> segments) {
+  std::span<const T> forward_cached(kv_cache<Backend, T>& cache, std::span<const cache_segment> segments,
+                                    cached_logits which = cached_logits::all) {
     std::size_t N = 0;
     for (const auto& s : segments) N += s.tokens.size();
     if (N == 0) return {};
@@ -325,10 +332,22 @@ class transformer {
       mlp_forward(infer_.o.data(), infer_.f1.data(), infer_.f2.data(), infer_.f3.data(), infer_.h.data(), p, N);
       accumulate(be, infer_.x.data(), infer_.o.data(), N * C);
     }
-    normalize(infer_.h.data(), infer_.stat_a.data(), infer_.stat_b.data(), infer_.x.data(), final_w_, final_b_, N);
-    linear(infer_.logits.data(), infer_.h.data(), out_w_, nullptr, N, C, V);
+    // the output head over every row, or over the last row of each segment (gathered first)
+    const T* last = infer_.x.data();
+    std::size_t rows = N;
+    if (which == cached_logits::last && segments.size() < N) {
+      rows = 0;
+      std::size_t end = 0;
+      for (const auto& s : segments) {
+        end += s.tokens.size();
+        if (!s.tokens.empty()) copy(be, infer_.o.data() + rows++ * C, infer_.x.data() + (end - 1) * C, C);
+      }
+      last = infer_.o.data();
+    }
+    normalize(infer_.h.data(), infer_.stat_a.data(), infer_.stat_b.data(), last, final_w_, final_b_, rows);
+    linear(infer_.logits.data(), infer_.h.data(), out_w_, nullptr, rows, C, V);
     for (const auto& s : segments) cache.set_length(s.slot, cache.length(s.slot) + s.tokens.size());
-    return {infer_.logits.data(), N * V};
+    return {infer_.logits.data(), rows * V};
   }
 
   /// At most this many new rows make `forward_cached` a decode step that uses the 8-bit weights.
