@@ -89,12 +89,11 @@ std::vector<std::vector<std::int32_t>> sample_responses(transformer<Backend, flo
   for (std::size_t i = 0; i < R; ++i) segments.push_back({i, prompts[i]});
   std::vector<std::vector<float>> last(R);
   {
-    const auto logits = model.forward_cached(cache, segments);  // backend memory: each row sampled on the host
-    std::size_t row = 0;
+    // backend memory, each prompt's last row only: sampled on the host
+    const auto logits = model.forward_cached(cache, segments, cached_logits::last);
     for (std::size_t i = 0; i < R; ++i) {
-      row += prompts[i].size();
       last[i].resize(V);
-      copy_to_host(Backend{}, last[i].data(), logits.data() + (row - 1) * V, V);
+      copy_to_host(Backend{}, last[i].data(), logits.data() + i * V, V);
     }
   }
   std::vector<bool> done(R, false);
