@@ -129,6 +129,12 @@ step_result time_steps(model_type& model, const cai::transformer_config& config,
   return r;
 }
 
+/// The median of a few timings.
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
 /// Milliseconds of each part of a training step (zero_grad + forward_loss, backward_loss, the AdamW
 /// update), each followed by a synchronisation, median of `steps`: where the step's time goes.
 struct phase_result {
@@ -160,11 +166,7 @@ phase_result time_phases(model_type& model, const cai::transformer_config& confi
     if (i == 0) continue;
     f.push_back(tf * 1e3), b.push_back(tb * 1e3), o.push_back(to * 1e3);
   }
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  };
-  return {median(f), median(b), median(o)};
+  return {median_of(f), median_of(b), median_of(o)};
 }
 
 /// Milliseconds of attention alone, forward and backward, for (B, T, H heads of size D), in the current
@@ -191,9 +193,7 @@ std::pair<double, double> time_attention(std::size_t B, std::size_t T, std::size
     if (i == 0) continue;
     fwd.push_back(tf * 1e3), bwd.push_back(seconds_since(t) * 1e3);
   }
-  std::sort(fwd.begin(), fwd.end());
-  std::sort(bwd.begin(), bwd.end());
-  return {fwd[fwd.size() / 2], bwd[bwd.size() / 2]};
+  return {median_of(fwd), median_of(bwd)};
 }
 
 struct generation_result {

@@ -60,33 +60,25 @@ inline float round_mantissa(float x, int bits) {
 template <class T>
 void gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, T alpha, const T* A, int lda, const T* B,
           int ldb, T beta, T* C, int ldc, int mantissa_bits) {
-  auto a = [&](int i, int l) {
-    const T v = ta == CUBLAS_OP_N ? A[i + static_cast<std::size_t>(l) * lda] : A[l + static_cast<std::size_t>(i) * lda];
+  auto rounded = [&](T v) {  // the tensor-core modes' input rounding
     if constexpr (std::is_same_v<T, float>)
       return mantissa_bits < 23 ? round_mantissa(v, mantissa_bits) : v;
     else
       return v;
   };
-  auto b = [&](int l, int j) {
-    const T v = tb == CUBLAS_OP_N ? B[l + static_cast<std::size_t>(j) * ldb] : B[j + static_cast<std::size_t>(l) * ldb];
-    if constexpr (std::is_same_v<T, float>)
-      return mantissa_bits < 23 ? round_mantissa(v, mantissa_bits) : v;
-    else
-      return v;
+  auto a = [&](int i, int l) {  // op(A)(i, l)
+    return rounded(ta == CUBLAS_OP_N ? A[i + static_cast<std::size_t>(l) * lda] : A[l + static_cast<std::size_t>(i) * lda]);
   };
-  std::vector<T> column(static_cast<std::size_t>(m));
-  std::vector<T> arow(static_cast<std::size_t>(k));
-  for (int j = 0; j < n; ++j) {
+  auto b = [&](int l, int j) {  // op(B)(l, j)
+    return rounded(tb == CUBLAS_OP_N ? B[l + static_cast<std::size_t>(j) * ldb] : B[j + static_cast<std::size_t>(l) * ldb]);
+  };
+  for (int j = 0; j < n; ++j)
     for (int i = 0; i < m; ++i) {
       T acc = T(0);
       for (int l = 0; l < k; ++l) acc += a(i, l) * b(l, j);
-      column[static_cast<std::size_t>(i)] = acc;
-    }
-    for (int i = 0; i < m; ++i) {
       T& c = C[i + static_cast<std::size_t>(j) * ldc];
-      c = beta == T(0) ? alpha * column[static_cast<std::size_t>(i)] : alpha * column[static_cast<std::size_t>(i)] + beta * c;
+      c = beta == T(0) ? alpha * acc : alpha * acc + beta * c;  // with beta 0, C is not read
     }
-  }
 }
 
 }  // namespace cai_emu
