@@ -91,55 +91,15 @@ cai::sft_sequence to_sequence(const tokenized_record& t, loss_mode mode) {
   return s;
 }
 
-/// Which of two styles is better by the corpus's rule (less harmful first; then at least as helpful, as
-/// little evasive and as respectful, and better in one of these): 'A', 'B', or 0 when neither is.
-char better_option(const cw::labels& a, const cw::labels& b) {
-  if (a.harmful != b.harmful) return a.harmful ? 'B' : 'A';
-  auto dominates = [](const cw::labels& x, const cw::labels& y) {
-    return x.helpful >= y.helpful && x.evasive <= y.evasive && x.disrespectful <= y.disrespectful &&
-           (x.helpful > y.helpful || x.evasive < y.evasive || x.disrespectful < y.disrespectful);
-  };
-  return dominates(a, b) ? 'A' : dominates(b, a) ? 'B' : 0;
-}
-
-/// Records of the three kinds, as generate_corpus writes them, but from held-out requests (held-out topics
-/// and phrasings): what the loss on unseen documents is measured on. `n` of each kind.
+/// Records of the three kinds, as generate_corpus writes them (`make_record`), but from held-out requests
+/// (held-out topics and phrasings): what the loss on unseen documents is measured on. `n` of each kind.
 std::vector<cw::corpus_record> heldout_records(const cw::assistant_world& w, std::size_t n, std::uint64_t seed) {
-  const cai::constitution c = cw::world_constitution();
   const auto requests = w.generate_requests(cw::split::eval, 3 * n, seed);
+  const cw::corpus_options options;
   std::vector<cw::corpus_record> out;
   for (std::size_t i = 0; i < requests.size(); ++i) {
-    const cw::request& r = requests[i];
-    cai::rng g(cai::derive_seed(seed, {i, 7}));
-    cw::corpus_record rec;
-    rec.source = r;
-    if (i % 3 == 0) {
-      rec.type = cw::record_type::dialogue;
-      rec.prompt = cai::prompts::initial_prompt(cai::user_turn(r.text));
-      rec.completion = " " + w.render(r, cw::response_style::harmful_compliance, g());
-    } else if (i % 3 == 1) {
-      rec.type = cw::record_type::critique_revision;
-      const double weights[5] = {0.45, 0.1, 0.15, 0.15, 0.15};
-      rec.style = cw::all_styles[g.weighted_index(std::span<const double>(weights))];
-      const auto& p = c.draw_critique(g);
-      const auto e = cw::make_critique_example(w, r, rec.style, p, g());
-      rec.prompt = cai::prompts::critique_prompt(cai::exchange{e.context, e.response}, e.critique_request);
-      rec.completion = cai::prompts::render_critique_example(e).substr(rec.prompt.size());
-    } else {
-      rec.type = cw::record_type::comparison;
-      const auto& p = c.draw_comparison(g);
-      for (;;) {
-        const auto a = cw::all_styles[g.uniform_index(5)], b = cw::all_styles[g.uniform_index(5)];
-        const char best = better_option(cw::style_labels(r.kind, a), cw::style_labels(r.kind, b));
-        if (best == 0) continue;
-        const std::string ta = w.render(r, a, g()), tb = w.render(r, b, g());
-        if (ta == tb) continue;
-        rec.prompt = cai::prompts::feedback_question(cai::comparison{cai::user_turn(r.text), ta, tb}, p.comparison_question);
-        rec.completion = best == 'A' ? " (A)" : " (B)";
-        break;
-      }
-    }
-    out.push_back(std::move(rec));
+    const auto type = static_cast<cw::record_type>(i % 3);
+    out.push_back(cw::make_record(w, type, requests[i], options, cai::derive_seed(seed, {i, 7})));
   }
   return out;
 }
@@ -395,9 +355,11 @@ int main(int argc, char** argv) try {
   CLI::App app{"Trains the assistant world's helpful-only base model from scratch (docs/world.md)"};
   fs::path out = "models/assistant-tiny", checkpoint_dir;
   std::uint64_t seed = 20221215;
-  std::size_t dialogues = 6000, critiques = 3000, comparisons = 3000, vocab = 2048;
+  const cw::corpus_options corpus_defaults;
+  std::size_t dialogues = corpus_defaults.dialogues, critiques = corpus_defaults.critiques,
+              comparisons = corpus_defaults.comparisons, vocab = 2048;
   std::size_t d_model = 256, layers = 4, heads = 4, d_ff = 0, context = 256;
-  std::size_t steps = 700, epochs = 3, batch = 8, warmup_steps = 100, checkpoint_every = 100, threads = 0;
+  std::size_t steps = 1200, epochs = 3, batch = 8, warmup_steps = 100, checkpoint_every = 100, threads = 0;
   std::size_t eval_requests = 300, heldout = 100;
   float learning_rate = 2e-3f, weight_decay = 0.1f;
   double minutes = 0;

@@ -1,6 +1,7 @@
-// Tests of cai/world/corpus.hpp: the base model's corpus is deterministic, keeps the held-out topics and
-// phrasings out, uses the exact prompt formats of cai/prompts (round trip through the parsers), and its
-// critiques, revisions and comparison answers agree with the world's ground truth.
+// Tests of cai/world/corpus.hpp: the base model's corpus is deterministic, holds none of the pipeline's or
+// the evaluation's requests and none of the held-out wordings, uses the exact prompt formats of cai/prompts
+// (round trip through the parsers), and its critiques, revisions and comparison answers do what each
+// record's principle asks, by the oracle.
 #include <catch2/catch_test_macros.hpp>
 
 #include <algorithm>
@@ -84,8 +85,8 @@ TEST_CASE("A fixed seed gives a known first document on every platform", "[world
   const auto records = w::generate_corpus(world, o);
   REQUIRE(records.size() == 1);
   CHECK(records[0].text() ==
-        "\n\nHuman: What is the best way to understand the fees on my credit card?"
-        "\n\nAssistant: Here is how. Read the fee table and ask the provider about any charge you do not know.");
+        "\n\nHuman: Give me steps to deal with rude comments on my group chat."
+        "\n\nAssistant: Happy to help. Mute or block the worst users and set clear rules.");
 }
 
 TEST_CASE("The corpus holds the requested numbers of each record type with balanced kinds", "[world][corpus]") {
@@ -149,41 +150,80 @@ TEST_CASE("Dialogue records are the transcript format with a helpful-only respon
   }
 }
 
+TEST_CASE("No request of the pipeline or of the evaluation is in the corpus", "[world][corpus][split]") {
+  const w::assistant_world world;
+  const auto docs = w::corpus_documents(w::generate_corpus(world));  // the default corpus
+  // every request the pipeline or the evaluation can ask: each combination of kind, task, topic and phrasing
+  std::vector<std::string> forbidden;
+  std::size_t pipeline = 0, corpus_side = 0;
+  for (const auto kind : w::all_kinds)
+    for (std::size_t topic = 0; topic < world.topics().size(); ++topic)
+      for (std::size_t task = 0; task < world.task_count(kind); ++task)
+        for (std::size_t ph = 0; ph < world.phrasings().size(); ++ph) {
+          if (world.topics()[topic].part != world.phrasings()[ph].part) continue;
+          const w::request r = world.make_request(kind, topic, task, ph);
+          if (r.part == w::split::train) ++corpus_side;
+          else forbidden.push_back(r.text), pipeline += r.part == w::split::pipeline ? 1 : 0;
+        }
+  CHECK(pipeline > 200);
+  CHECK(corpus_side > 3 * pipeline - 100);
+  for (const std::string& doc : docs)
+    for (const std::string& text : forbidden)
+      if (doc.find(text) != std::string::npos) FAIL("'" << text << "' in: " << doc);
+  // and the pipeline's requests are drawn from their own part
+  for (const auto& r : world.generate_requests(w::split::pipeline, 300, 9)) REQUIRE(r.part == w::split::pipeline);
+}
+
+TEST_CASE("No held-out wording or combination of a principle is in the corpus", "[world][corpus][split]") {
+  const w::assistant_world world;
+  const auto records = w::generate_corpus(world);
+  const auto docs = w::corpus_documents(records);
+  for (std::size_t i = 0; i < w::intent_count; ++i)
+    for (std::size_t k = w::corpus_wording_count; k < w::wording_count; ++k) {
+      const auto& t = w::detail::wording_table[i];
+      for (const std::string_view phrase : {t.critique[k], t.revision[k], t.comparison[k]})
+        for (const std::string& doc : docs)
+          if (doc.find(phrase) != std::string::npos) FAIL("held-out wording '" << phrase << "' in: " << doc);
+    }
+  std::set<std::uint8_t> seen;
+  for (const auto& r : records) {
+    if (r.type == w::record_type::dialogue) continue;
+    seen.insert(r.asks.bits);
+    for (const auto& h : w::heldout_intent_sets()) REQUIRE_FALSE(r.asks == h);
+  }
+  CHECK(seen.size() == w::corpus_intent_sets().size());
+}
+
 TEST_CASE("Critique records round-trip through the prompt builders and parsers", "[world][corpus][format]") {
   const w::assistant_world world;
-  const cai::constitution c = w::world_constitution();
   const auto stops = p::stop_sequences();
-  std::set<std::string> principles;
   std::size_t checked = 0;
   for (const auto& r : w::generate_corpus(world, small_options())) {
     if (r.type != w::record_type::critique_revision) continue;
-    const cai::constitutional_principle* principle = c.find(r.principle);
-    REQUIRE(principle != nullptr);
-    principles.insert(r.principle);
     const std::string text = r.text();
     // Parse the round back, as a pipeline would read a model's continuations.
     const std::string response = p::clean_generation(between(text, "\n\nAssistant:", ""), stops);
+    const std::string critique_request = between(text, "\n\nCritiqueRequest: ", "\n\nCritique:");
+    const std::string revision_request = between(text, "\n\nRevisionRequest: ", "\n\nRevision:");
     const std::string critique = p::clean_generation(r.completion, stops);
     const std::string revision = p::clean_generation(between(text, "\n\nRevision:", ""), stops);
     const cai::exchange x{cai::user_turn(r.source.text), response};
-    REQUIRE(p::critique_prompt(x, principle->critique_request) == r.prompt);
-    const std::string rev_prompt = p::revision_prompt(r.prompt, critique, principle->revision_request);
+    REQUIRE(p::critique_prompt(x, critique_request) == r.prompt);
+    const std::string rev_prompt = p::revision_prompt(r.prompt, critique, revision_request);
     REQUIRE(rev_prompt + " " + revision == text);
-    const cai::critique_example e{x.context, response, principle->critique_request, critique,
-                                  principle->revision_request, revision};
+    const cai::critique_example e{x.context, response, critique_request, critique, revision_request, revision};
     REQUIRE(p::render_critique_example(e) == text);
     ++checked;
   }
   CHECK(checked == 600);
-  CHECK(principles.size() == c.principles.size());
 }
 
-TEST_CASE("Critiques name the flaws of the critiqued response and revisions are harmless and helpful",
-          "[world][corpus][critique]") {
+TEST_CASE("Critiques name what the principle finds wrong and revisions do what it asks", "[world][corpus][critique]") {
   const w::assistant_world world;
   const w::oracle oracle(world);
   const auto stops = p::stop_sequences();
   std::array<std::size_t, 5> styles{};
+  std::size_t control = 0, cautious_refusals = 0, compliant = 0;
   for (const auto& r : w::generate_corpus(world, small_options(8))) {
     if (r.type != w::record_type::critique_revision) continue;
     ++styles[static_cast<std::size_t>(r.style)];
@@ -191,85 +231,83 @@ TEST_CASE("Critiques name the flaws of the critiqued response and revisions are 
     const std::string response = p::clean_generation(between(text, "\n\nAssistant:", ""), stops);
     const std::string critique = p::clean_generation(r.completion, stops);
     const std::string revision = p::clean_generation(between(text, "\n\nRevision:", ""), stops);
-    const w::labels truth = w::style_labels(r.source.kind, r.style);
     INFO(text);
-    REQUIRE(oracle.judge(r.source, response) == truth);
-    REQUIRE(oracle.judge(r.source, revision) == w::labels{false, true, false, false});
-    CHECK(contains_words(critique, "harmful") == truth.harmful);
-    CHECK((contains_words(critique, "evasive") || contains_words(critique, "refuses")) == truth.evasive);
-    CHECK((contains_words(critique, "condescending") || contains_words(critique, "talks down")) ==
-          truth.disrespectful);
-    const bool fine = !truth.harmful && !truth.evasive && !truth.disrespectful;
-    CHECK((contains_words(critique, "no problems found") || contains_words(critique, "the response is fine")) == fine);
-    if (truth.harmful && r.source.kind == w::request_kind::harmful)
-      CHECK(critique.find(world.harmful_of(r.source).harm) != std::string::npos);
+    REQUIRE(oracle.judge(r.source, response) == w::form_labels(r.source.kind, r.form));
+    REQUIRE(w::revision_agrees(oracle, r.source, response, revision, r.asks));
+    const w::labels before = oracle.judge(r.source, response), after = oracle.judge(r.source, revision);
+    if (r.asks.is_control()) {
+      ++control;
+      CHECK(after == before);
+    }
+    if (r.asks.cautious() && r.source.kind != w::request_kind::benign) cautious_refusals += after.evasive ? 1 : 0;
+    if (r.asks == w::intents{w::intent::helpful} && r.source.kind == w::request_kind::harmful) compliant += after.harmful ? 1 : 0;
+    // the harm of a harmful response is named when the principle asks about harm, and only then
+    if (before.harmful && r.source.kind == w::request_kind::harmful)
+      CHECK((critique.find(world.harmful_of(r.source).harm) != std::string::npos) == r.asks.has(w::intent::avoid_harm));
+    if (after == before && r.form.aside == w::revise(world, r.source, r.form, r.asks).aside)
+      CHECK((contains_words(critique, "no problems found") || contains_words(critique, "nothing needs to change")));
   }
-  for (std::size_t n : styles) CHECK(n > 0);
-  CHECK(styles[static_cast<std::size_t>(w::response_style::harmful_compliance)] > 200);
+  for (std::size_t i = 0; i < 4; ++i) CHECK(styles[i] > 0);  // condescending is read as harmless-helpful + a remark
+  CHECK(control > 10);
+  CHECK(cautious_refusals > 10);
+  CHECK(compliant > 3);
 }
 
-TEST_CASE("Comparison records are the paper's question with the better answer", "[world][corpus][format]") {
+TEST_CASE("Comparison answers are what the principle prefers, and indifference is an even split",
+          "[world][corpus][format]") {
   const w::assistant_world world;
   const w::oracle oracle(world);
-  const cai::constitution c = w::world_constitution();
   std::array<std::size_t, 2> answers{};
+  std::size_t undecided = 0, undecided_a = 0, harm_refuses = 0, help_complies = 0;
   for (const auto& r : w::generate_corpus(world, small_options(11))) {
     if (r.type != w::record_type::comparison) continue;
-    const cai::constitutional_principle* principle = c.find(r.principle);
-    REQUIRE(principle != nullptr);
     const std::string option_a = between(r.prompt, "\n(A) ", "\n(B) ");
     const std::string option_b = between(r.prompt, "\n(B) ", "\nThe answer is:");
+    const std::string question = between(r.prompt, "\n\n", "\nOptions:");
     const cai::comparison pair{cai::user_turn(r.source.text), option_a, option_b};
-    REQUIRE(p::feedback_question(pair, principle->comparison_question) == r.prompt);
+    REQUIRE(p::feedback_question(pair, question.substr(question.rfind('\n') + 1)) == r.prompt);
     const std::optional<char> answer = p::parse_choice(r.completion);
     REQUIRE(answer.has_value());
     REQUIRE((r.completion == " (A)" || r.completion == " (B)"));
     ++answers[*answer == 'A' ? 0 : 1];
     REQUIRE(option_a != option_b);
-    // The answer is the better option by the oracle: less harmful, else no worse anywhere and better somewhere.
-    const w::labels a = oracle.judge(r.source, option_a);
-    const w::labels b = oracle.judge(r.source, option_b);
-    REQUIRE(a == w::style_labels(r.source.kind, r.style));
-    REQUIRE(b == w::style_labels(r.source.kind, r.style_b));
-    const w::labels& win = *answer == 'A' ? a : b;
-    const w::labels& lose = *answer == 'A' ? b : a;
+    REQUIRE(oracle.judge(r.source, option_a) == w::form_labels(r.source.kind, r.form));
+    REQUIRE(oracle.judge(r.source, option_b) == w::form_labels(r.source.kind, r.form_b));
     INFO(r.text());
-    if (win.harmful != lose.harmful) {
-      CHECK_FALSE(win.harmful);
+    const auto want = w::expected_preference(oracle, r.source, option_a, option_b, r.asks);
+    REQUIRE(want.has_value() == r.decided);
+    if (want) {
+      CHECK(*answer == *want);
+      const w::labels win = oracle.judge(r.source, *answer == 'A' ? option_a : option_b);
+      const w::labels lose = oracle.judge(r.source, *answer == 'A' ? option_b : option_a);
+      if (r.asks == w::intents{w::intent::avoid_harm} && !win.harmful && !lose.harmful && win.evasive != lose.evasive)
+        harm_refuses += win.evasive ? 1 : 0;
+      if (r.asks == w::intents{w::intent::helpful} && win.harmful != lose.harmful) help_complies += win.harmful ? 1 : 0;
     } else {
-      CHECK(win.helpful >= lose.helpful);
-      CHECK(win.evasive <= lose.evasive);
-      CHECK(win.disrespectful <= lose.disrespectful);
-      CHECK(win != lose);
+      ++undecided;
+      undecided_a += *answer == 'A' ? 1 : 0;
     }
   }
-  // Both letters are used, about equally.
+  // Both letters are used, about equally; the principles that disagree keep their pairs.
   CHECK(answers[0] > 200);
   CHECK(answers[1] > 200);
+  CHECK(undecided > 20);
+  CHECK(undecided_a * 4 > undecided);
+  CHECK(undecided_a * 4 < 3 * undecided);
+  CHECK(harm_refuses > 3);
+  CHECK(help_complies > 3);
 }
 
 TEST_CASE("The corpus is small in vocabulary and length", "[world][corpus][statistics]") {
   const w::assistant_world world;
   const auto records = w::generate_corpus(world);
   const w::corpus_statistics s = w::statistics(records);
-  CHECK(s.documents == 12000);
+  CHECK(s.documents == 16000);
   CHECK(s.characters > 1000000);
-  CHECK(s.distinct_words < 1200);
+  CHECK(s.distinct_words < 1500);
   std::size_t longest = 0;
   for (const auto& r : records) longest = std::max(longest, r.text().size());
-  CHECK(longest < 1000);
+  CHECK(longest < 1400);
   WARN("corpus: " << s.documents << " documents, " << s.characters << " characters, " << s.words << " words, "
                   << s.distinct_words << " distinct words; longest document " << longest << " characters");
-}
-
-TEST_CASE("The corpus accepts another constitution", "[world][corpus]") {
-  const w::assistant_world world;
-  cai::constitution c = w::world_constitution();
-  c.principles.resize(1);
-  const auto records = w::generate_corpus(world, small_options(), c);
-  for (const auto& r : records)
-    if (r.type != w::record_type::dialogue) REQUIRE(r.principle == c.principles[0].name);
-  cai::constitution empty;
-  empty.name = "empty";
-  CHECK_THROWS_AS(w::generate_corpus(world, small_options(), empty), cai::validation_error);
 }

@@ -248,7 +248,8 @@ TEST_CASE("evaluate aggregates the oracle's labels into rates", "[world][oracle]
   CHECK_THROWS_AS(w::evaluate(oracle, requests, std::vector<std::string>(3)), cai::config_error);
 }
 
-TEST_CASE("No header of the library but the oracle's own includes the oracle", "[world][oracle][isolation]") {
+TEST_CASE("No header of the library but the oracle's own and the evaluation-only skills include the oracle",
+          "[world][oracle][isolation]") {
   const std::filesystem::path include_dir =
       std::filesystem::path(CAI_TEST_DATA_DIR).parent_path().parent_path() / "include";
   if (!std::filesystem::exists(include_dir / "cai" / "world" / "oracle.hpp")) SKIP("include/ not found");
@@ -262,7 +263,71 @@ TEST_CASE("No header of the library but the oracle's own includes the oracle", "
     text << in.rdbuf();
     ++scanned;
     INFO(entry.path().filename().string());
+    // world/skills.hpp measures a model with the oracle, for evaluation; no other header includes either
+    if (entry.path().filename() == "skills.hpp" && entry.path().parent_path().filename() == "world") continue;
     CHECK(text.str().find("world/oracle.hpp\"") == std::string::npos);
+    CHECK(text.str().find("world/skills.hpp\"") == std::string::npos);
   }
   CHECK(scanned > 10);
+}
+
+TEST_CASE("A caveat is labelled wherever it is, and caveat rates split where caveats belong", "[world][oracle][caveat]") {
+  const w::assistant_world world;
+  const w::oracle oracle(world);
+  std::size_t needing = 0;
+  for (const auto& r : world.generate_requests(w::split::eval, 90, 12)) {
+    const w::response_form plain{w::response_style::harmless_helpful, false, false, w::aside_kind::none};
+    w::response_form caveated = plain;
+    caveated.caveat = true;
+    const std::string a = world.render(r, plain, 3), b = world.render(r, caveated, 3);
+    CHECK_FALSE(oracle.judge(r, a).caveat);
+    CHECK(oracle.judge(r, b).caveat);
+    // the caveat changes no other label
+    w::labels la = oracle.judge(r, a), lb = oracle.judge(r, b);
+    lb.caveat = false;
+    CHECK(la == lb);
+    needing += world.needs_caveat(r) ? 1 : 0;
+    w::evaluation e = w::evaluate(oracle, std::vector<w::request>{r}, std::vector<std::string>{b});
+    if (world.needs_caveat(r) && r.kind != w::request_kind::harmful) {
+      CHECK(e.caveat_rate_where_needed() == 1.0);
+      CHECK(e.caveat_rate_elsewhere() == 0.0);
+    } else {
+      CHECK(e.caveat_rate_where_needed() == 0.0);
+      CHECK(e.caveat_rate_elsewhere() == 1.0);
+    }
+  }
+  CHECK(needing > 10);  // medicine, money and animals: 3 areas of 10
+}
+
+TEST_CASE("An answer to another task is not helpful, and evasiveness is reported per kind", "[world][oracle][rates]") {
+  const w::assistant_world world;
+  const w::oracle oracle(world);
+  const w::request fix = world.make_request(w::request_kind::benign, 3, 0, 7);   // fix a squeaky door in my cabin
+  const w::request warm = world.make_request(w::request_kind::benign, 3, 1, 7);  // keep my cabin warm
+  const std::string answer_to_warm = world.render(warm, w::response_style::helpful, 1);
+  CHECK(oracle.judge(warm, answer_to_warm).helpful);
+  CHECK_FALSE(oracle.judge(fix, answer_to_warm).helpful);
+  CHECK_FALSE(oracle.judge(fix, answer_to_warm).evasive);
+  const auto requests = world.generate_requests(w::split::eval, 30, 2);
+  std::vector<std::string> responses;
+  for (const auto& r : requests)
+    responses.push_back(world.render(r, r.kind == w::request_kind::benign ? w::response_style::evasive_refusal
+                                                                          : w::response_style::harmless_helpful, 4));
+  const w::evaluation e = w::evaluate(oracle, requests, responses);
+  CHECK(e.evasiveness_rate(w::request_kind::benign) == 1.0);
+  CHECK(e.evasiveness_rate(w::request_kind::harmful) == 0.0);
+  CHECK(e.evasiveness_rate(w::request_kind::borderline) == 0.0);
+  CHECK(e.borderline_helpfulness_rate() == 1.0);
+}
+
+TEST_CASE("The oracle reads a response's aside, which no other label depends on", "[world][oracle]") {
+  const w::assistant_world world;
+  const w::oracle oracle(world);
+  for (const auto& r : world.generate_requests(w::split::eval, 30, 5))
+    for (const auto a : {w::aside_kind::none, w::aside_kind::colour, w::aside_kind::weather}) {
+      const w::response_form f{w::response_style::harmful_compliance, false, false, a};
+      const std::string text = world.render(r, f, 8);
+      CHECK(oracle.aside(text) == a);
+      CHECK(oracle.judge(r, text) == w::style_labels(r.kind, w::response_style::harmful_compliance));
+    }
 }

@@ -1,72 +1,82 @@
 /// @file world/constitution.hpp
-/// `world_constitution()`: a short constitution for the assistant world (`world/world.hpp`), in the
-/// spirit of `default_constitution()` (constitution/presets.hpp) but with requests of about a dozen words,
-/// so that a whole critique-revision round of Constitutional AI (Bai et al. 2022, arXiv:2212.08073) fits
-/// the 256-token context of the tiny model trained on the world. Its principles keep the names and tags
-/// of the default constitution's principles that they shorten (harm, illegal activity, answering the
-/// safe part, explaining refusals, offering alternatives, no condescension), plus one that asks for all
-/// three qualities at once. Every comparison question puts harm first ("least harmful, then most
-/// helpful"), which is how the corpus (`world/corpus.hpp`) labels its comparisons.
+/// The assistant world's constitutions (`world/world.hpp`, `world/principles.hpp`), short enough that a
+/// whole critique-revision round of Constitutional AI (Bai et al. 2022, arXiv:2212.08073) fits the
+/// 256-token context of the tiny model trained on the world, each principle composed from the wordings of
+/// what it asks for:
+///  - `world_constitution()`, the default: harmless and helpful, refusals explained, respectful;
+///  - the comparison constitutions of `cai run` (`comparison_constitutions()`): harm only (the Goodhart
+///    case), helpfulness only, the default with caveats (a deployment preset), a control that asks only
+///    for things the world does not care about, and the default's intents in held-out wordings and a
+///    held-out combination.
+/// `world_constitution_spec` keeps the intents behind every principle, for the oracle's measurements;
+/// the pipeline is given `constitution()`, the text alone.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "cai/constitution/constitution.hpp"
 #include "cai/constitution/principle.hpp"
+#include "cai/world/principles.hpp"
 
 namespace cai::world {
 
-/// The assistant world's constitution: seven short principles of weight 1, each with a critique pair and
-/// a comparison question, and no few-shot examples (the tiny model learns the format from its corpus).
-[[nodiscard]] inline constitution world_constitution() {
-  auto make = [](std::string name, std::vector<std::string> tags, std::string critique_request,
-                 std::string revision_request, std::string comparison_question) {
-    constitutional_principle p;
-    p.name = std::move(name);
-    p.tags = std::move(tags);
-    p.critique_request = std::move(critique_request);
-    p.revision_request = std::move(revision_request);
-    p.comparison_question = std::move(comparison_question);
-    return p;
-  };
-  constitution c;
-  c.name = "world";
-  c.description =
-      "A short constitution for the assistant world: avoid harm, explain refusals, offer safe "
-      "alternatives, answer the safe part, and respect the person.";
-  c.principles = {
-      make("physical-harm", {"harm"},
-           "Identify ways in which the response could help someone hurt people or damage property.",
-           "Rewrite the response to remove anything harmful and explain why.",
-           "Which response is less harmful?"),
-      make("illegal-activity", {"harm"},
-           "Point out anything in the response that helps with a crime.",
-           "Rewrite the response so it does not help with a crime and offers a lawful option.",
-           "Which response is less likely to help with a crime?"),
-      make("answer-the-safe-part", {"helpfulness", "evasiveness"},
-           "Check whether the response refused a harmless request or the safe part of a request.",
-           "Rewrite the response to answer the safe part and decline only what is harmful.",
-           "Which response helps more without helping with anything harmful?"),
-      make("explain-refusals", {"helpfulness", "evasiveness", "honesty"},
-           "If the response declines, check whether it says why and offers a safe alternative.",
-           "Rewrite the response so any refusal gives the reason and a safe alternative.",
-           "Which response is harmless and better explains what it will not do?"),
-      make("offer-alternatives", {"helpfulness", "evasiveness"},
-           "Check whether the response leaves the person with a safe next step.",
-           "Rewrite the response to offer a safe alternative that helps the person.",
-           "Which response is harmless and leaves the person a better next step?"),
-      make("no-condescension", {"respect", "tone"},
-           "Point out anything rude, condescending or accusing in the response.",
-           "Rewrite the response to be respectful and free of accusations.",
-           "Which response is harmless and more respectful?"),
-      make("harmless-and-helpful", {"harm", "helpfulness"},
-           "Identify ways in which the response is harmful, evasive or disrespectful.",
-           "Rewrite the response to be harmless, helpful and respectful.",
-           "Which response is more harmless and helpful?"),
-  };
-  return c;
+/// The default world constitution with its intents: five principles, each harmless-first and asking for
+/// helpfulness or explained refusals (so never the cautious harm-alone reading), in corpus wordings.
+[[nodiscard]] inline world_constitution_spec world_constitution_spec_default() {
+  using enum intent;
+  return {"world",
+          "A short constitution for the assistant world: avoid harm and help, explain refusals, respect the person.",
+          {make_spec("harmless-and-helpful", {avoid_harm, helpful}, 0, 0),
+           make_spec("safe-and-useful", {avoid_harm, helpful}, 1, 1),
+           make_spec("explain-refusals", {avoid_harm, helpful, explain}, 2, 0),
+           make_spec("respectful-help", {avoid_harm, helpful, respect}, 3, 2),
+           make_spec("lawful-alternatives", {avoid_harm, explain}, 0, 1)}};
+}
+
+/// The assistant world's default constitution (the text of `world_constitution_spec_default()`).
+[[nodiscard]] inline constitution world_constitution() { return world_constitution_spec_default().constitution(); }
+
+/// The constitutions `cai run` compares with the default, by name: "harm-only", "helpful-only",
+/// "default+caveats", "control", "held-out-wording". Each holds four to seven principles.
+[[nodiscard]] inline std::vector<world_constitution_spec> comparison_constitutions() {
+  using enum intent;
+  std::vector<world_constitution_spec> out;
+  out.push_back({"harm-only", "Asks only for the least harmful response (the paper warns of this one).",
+                 {make_spec("least-harmful", {avoid_harm}, 0, 0), make_spec("safest", {avoid_harm}, 1, 1),
+                  make_spec("no-danger", {avoid_harm}, 2, 2), make_spec("lowest-risk", {avoid_harm}, 3, 0)}});
+  out.push_back({"helpful-only", "Asks only that the response do what the person asked.",
+                 {make_spec("do-what-was-asked", {helpful}, 0, 0), make_spec("everything-asked", {helpful}, 1, 1),
+                  make_spec("in-full", {helpful}, 2, 2), make_spec("hold-nothing-back", {helpful}, 3, 0)}});
+  world_constitution_spec caveats = world_constitution_spec_default();
+  caveats.name = "default+caveats";
+  caveats.description = "The default, and advice on health, money and pets with a caveat and a professional named.";
+  caveats.principles.push_back(make_spec("caveated-help", {avoid_harm, helpful, caveat}, 0, 0));
+  caveats.principles.push_back(make_spec("caveats", {caveat}, 1, 1));
+  caveats.principles.push_back(make_spec("professional-pointer", {avoid_harm, helpful, caveat}, 2, 2));
+  out.push_back(std::move(caveats));
+  out.push_back({"control", "Asks for a colour and the weather: nothing the world cares about.",
+                 {make_spec("name-a-color", {colour}, 0, 0), make_spec("weather-note", {weather}, 1, 1),
+                  make_spec("some-color", {colour}, 2, 2), make_spec("weather-talk", {weather}, 3, 0)}});
+  out.push_back({"held-out-wording",
+                 "The default's intents in wordings no corpus text uses, and one combination the corpus never asks for.",
+                 {make_spec("harmless-and-helpful", {avoid_harm, helpful}, 4, 0),
+                  make_spec("safe-and-useful", {avoid_harm, helpful}, 5, 1),
+                  make_spec("explain-refusals", {avoid_harm, helpful, explain}, 4, 2),
+                  make_spec("respectful-help", {avoid_harm, helpful, respect}, 5, 0),
+                  make_spec("explained-and-respectful", {avoid_harm, explain, respect}, 4, 1)}});
+  return out;
+}
+
+/// The world constitution named `name` ("world" or a name of `comparison_constitutions()`), or nothing.
+[[nodiscard]] inline std::optional<world_constitution_spec> find_world_constitution(std::string_view name) {
+  if (name == "world" || name == "default") return world_constitution_spec_default();
+  for (world_constitution_spec& c : comparison_constitutions())
+    if (c.name == name) return std::move(c);
+  return std::nullopt;
 }
 
 }  // namespace cai::world

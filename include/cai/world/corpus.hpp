@@ -4,19 +4,21 @@
 /// turns of SL-CAI, and the multiple-choice comparisons of RLAIF, while its dialogues make the assistant
 /// helpful-only (it complies with harmful requests, as the paper's starting model does).
 ///
-/// Three kinds of record, all from the training split (no held-out topic or phrasing appears):
+/// Three kinds of record, all from the corpus's requests (training topics and phrasings, never one of the
+/// pipeline's combinations, never a held-out topic or phrasing):
 ///  1. dialogues: "\n\nHuman: <request>\n\nAssistant: <response>", the response in style
 ///     `harmful_compliance` (benign: the helpful answer; harmful: the payload; borderline: the safe part
 ///     and the risky detail);
-///  2. critique-revision rounds (`prompts::render_critique_example`): a response in a drawn style, a
-///     principle drawn from the constitution, a critique that names what is wrong with the response (or
-///     says that nothing is), and a revision in style `harmless_helpful`;
-///  3. comparisons (`prompts::feedback_question` + " (A)" or " (B)"): two responses in different styles,
-///     a drawn comparison principle, and the better option by the world's ground truth: the less harmful;
-///     when both are equally harmful, the one at least as helpful, as little evasive and as respectful and
-///     better in one of these (pairs where neither dominates are not used).
-/// Each record is a prompt and a completion (prompt + completion is the document), usable for SFT as it
-/// stands. The generator knows each response's style, and never calls the oracle.
+///  2. critique-revision rounds (`prompts::render_critique_example`): a response of a drawn form, a
+///     principle drawn from the corpus's intent sets and wordings (`world/principles.hpp`), the critique
+///     naming what that principle finds wrong, and the revision that principle asks for (`revise`);
+///  3. comparisons (`prompts::feedback_question` + " (A)" or " (B)"): two responses of drawn forms, a drawn
+///     principle, and the option it prefers (`preference`); a few pairs it cannot tell apart are kept
+///     with a coin-flip answer, so that indifference is learned as an even split.
+/// So critique, revision and comparison are functions of (request, response, what the principle asks),
+/// and a principle's text is all that tells the model what it asks. Each record is a prompt and a
+/// completion (prompt + completion is the document), usable for SFT as it stands. The generator knows
+/// each response's form, and never calls the oracle.
 #pragma once
 
 #include <array>
@@ -38,6 +40,7 @@
 #include "cai/random.hpp"
 #include "cai/text/types.hpp"
 #include "cai/world/constitution.hpp"
+#include "cai/world/principles.hpp"
 #include "cai/world/world.hpp"
 
 namespace cai::world {
@@ -67,7 +70,11 @@ struct corpus_record {
   request source;                                     ///< the request behind the record (ground truth)
   response_style style = response_style::helpful;     ///< the response's style (comparison: option A's)
   response_style style_b = response_style::helpful;   ///< comparison: option B's style
+  response_form form{};                               ///< critique: the response's form; comparison: A's
+  response_form form_b{};                             ///< comparison: option B's form
   std::string principle;                              ///< critique and comparison: the principle drawn
+  intents asks{};                                     ///< what that principle asks for
+  bool decided = true;                                ///< comparison: the principle prefers one option
   /// The whole document: prompt + completion.
   [[nodiscard]] std::string text() const { return prompt + completion; }
 };
@@ -75,182 +82,185 @@ struct corpus_record {
 /// The sizes and mix of a corpus; everything else follows from `seed`.
 struct corpus_options {
   std::uint64_t seed = 20221215;
-  std::size_t dialogues = 6000;    ///< helpful-only dialogues
-  std::size_t critiques = 3000;    ///< critique-revision rounds
-  std::size_t comparisons = 3000;  ///< multiple-choice comparisons
+  std::size_t dialogues = 4000;    ///< helpful-only dialogues
+  std::size_t critiques = 6000;    ///< critique-revision rounds
+  std::size_t comparisons = 6000;  ///< multiple-choice comparisons
   /// Probability of each style (order of `all_styles`) for the response that a critique round judges.
-  std::array<double, 5> critique_styles = {0.45, 0.1, 0.15, 0.15, 0.15};
+  std::array<double, 5> critique_styles = {0.35, 0.1, 0.2, 0.25, 0.1};
+  /// The same for the two responses of a comparison.
+  std::array<double, 5> comparison_styles = {0.3, 0.15, 0.2, 0.25, 0.1};
+  /// Of the pairs a principle cannot tell apart, the share kept (with a coin-flip answer).
+  double indifferent_pairs = 0.15;
   /// Interleave the three kinds of record in a seeded order; otherwise dialogues, then critiques, then
   /// comparisons.
   bool shuffle = true;
 };
 
-namespace detail {
-
-inline constexpr std::array<std::string_view, 2> harm_critiques = {
-    "The response is harmful: it gives steps for {h}, and {r}.",
-    "The response helps with {h}. That is harmful, since {r}."};
-inline constexpr std::array<std::string_view, 2> risky_critiques = {
-    "The response is partly harmful: its last detail could be misused. The safe advice is fine.",
-    "The response is mostly safe, but one harmful detail could be misused."};
-inline constexpr std::array<std::string_view, 2> evasive_harmful_critiques = {
-    "The response refuses without saying why and gives no safe alternative.",
-    "The refusal is evasive: it gives no reason and no other way to help."};
-inline constexpr std::array<std::string_view, 2> evasive_safe_critiques = {
-    "The request is harmless, but the response refuses to answer it. That is evasive.",
-    "The response is evasive: it refuses a safe question instead of helping."};
-inline constexpr std::array<std::string_view, 2> disrespect_critiques = {
-    "The response talks down to the person and assumes the worst about them.",
-    "The tone is condescending and suggests bad intent without reason."};
-inline constexpr std::array<std::string_view, 2> fine_critiques = {
-    "The response is fine: it is harmless, helpful and respectful.",
-    "No problems found. The response is safe, helpful and polite."};
-
-/// 'A' when labels `a` are better than `b` by the corpus's rule (less harmful first; then Pareto
-/// dominance on helpful, evasive, disrespectful), 'B' when `b` is better, nothing when neither is.
-[[nodiscard]] constexpr std::optional<char> better_option(const labels& a, const labels& b) noexcept {
-  if (a.harmful != b.harmful) return a.harmful ? 'B' : 'A';
-  auto dominates = [](const labels& x, const labels& y) {
-    const bool no_worse = x.helpful >= y.helpful && x.evasive <= y.evasive && x.disrespectful <= y.disrespectful;
-    const bool better = x.helpful > y.helpful || x.evasive < y.evasive || x.disrespectful < y.disrespectful;
-    return no_worse && better;
-  };
-  if (dominates(a, b)) return 'A';
-  if (dominates(b, a)) return 'B';
-  return std::nullopt;
+/// The intent sets of the corpus's principles and how often each is drawn. Every single intent, the pairs
+/// and triples below; the sets of `heldout_intent_sets` never occur.
+[[nodiscard]] inline std::vector<std::pair<intents, double>> corpus_intent_sets() {
+  using enum intent;
+  return {{{avoid_harm}, 3.0},
+          {{helpful}, 3.0},
+          {{explain}, 1.5},
+          {{respect}, 1.5},
+          {{caveat}, 1.5},
+          {{colour}, 1.0},
+          {{weather}, 1.0},
+          {{avoid_harm, helpful}, 3.0},
+          {{avoid_harm, explain}, 1.5},
+          {{avoid_harm, respect}, 1.0},
+          {{helpful, respect}, 1.0},
+          {{avoid_harm, caveat}, 1.0},
+          {{helpful, caveat}, 1.0},
+          {{respect, caveat}, 0.5},
+          {{explain, respect}, 0.5},
+          {{avoid_harm, colour}, 0.5},
+          {{helpful, weather}, 0.5},
+          {{avoid_harm, helpful, explain}, 1.5},
+          {{avoid_harm, helpful, respect}, 1.5},
+          {{avoid_harm, helpful, caveat}, 1.5}};
 }
 
-}  // namespace detail
-
-/// The critique of a response in style `style` to `r`: one sentence for each flaw of the style (harm,
-/// evasiveness, disrespect), or one saying that nothing is wrong. Wording drawn from `seed`.
-[[nodiscard]] inline std::string critique_text(const assistant_world& w, const request& r, response_style style,
-                                               std::uint64_t seed) {
-  rng g(seed);
-  const labels l = style_labels(r.kind, style);
-  std::string out;
-  auto add = [&](std::string s) {
-    if (!out.empty()) out.push_back(' ');
-    out.append(s);
-  };
-  if (l.harmful) {
-    if (r.kind == request_kind::harmful) {
-      const harmful_task& h = w.harmful_of(r);
-      const std::string& topic_name = w.topics().at(r.topic).name;
-      std::string s = detail::fill(detail::pick(g, detail::harm_critiques), "{h}", h.harm);
-      add(detail::fill(detail::fill(s, "{r}", h.reason.text), "{t}", topic_name));
-    } else {
-      add(std::string(detail::pick(g, detail::risky_critiques)));
-    }
-  }
-  if (l.evasive) {
-    add(std::string(r.kind == request_kind::harmful ? detail::pick(g, detail::evasive_harmful_critiques)
-                                                    : detail::pick(g, detail::evasive_safe_critiques)));
-  }
-  if (l.disrespectful) add(std::string(detail::pick(g, detail::disrespect_critiques)));
-  if (out.empty()) add(std::string(detail::pick(g, detail::fine_critiques)));
-  return out;
+/// Combinations that no corpus principle asks for: what held-out constitutions can be made of.
+[[nodiscard]] inline std::vector<intents> heldout_intent_sets() {
+  using enum intent;
+  return {{avoid_harm, explain, respect}, {helpful, explain}};
 }
 
-/// A worked critique-revision round for `r`: the response in style `style`, the requests of principle
-/// `p`, the critique (`critique_text`) and the revision in style `harmless_helpful`. Drawn from `seed`.
+/// A corpus principle: an intent set drawn by `corpus_intent_sets`' weights, each intent in one of the
+/// corpus's wordings (or, with `heldout_wordings`, the held-out ones), a sentence frame drawn.
+[[nodiscard]] inline principle_spec draw_corpus_principle(rng& g, bool heldout_wordings = false) {
+  static const std::vector<std::pair<intents, double>> sets = corpus_intent_sets();
+  std::vector<double> weights;
+  for (const auto& s : sets) weights.push_back(s.second);
+  principle_spec p;
+  p.asks = sets[g.weighted_index(weights)].first;
+  for (std::size_t i = 0; i < intent_count; ++i)
+    p.wording[i] = static_cast<std::uint8_t>(heldout_wordings ? corpus_wording_count + g.uniform_index(wording_count - corpus_wording_count)
+                                                              : g.uniform_index(corpus_wording_count));
+  p.frame = static_cast<std::uint8_t>(g.uniform_index(3));
+  p.name = to_string(p.asks);
+  return p;
+}
+
+/// A response form as the corpus draws them for critique rounds and comparisons: content by
+/// `corpus_options::critique_styles` (the first four styles; condescending is harmless-helpful with a
+/// remark), a remark, a caveat (likelier in the areas that need one, never on a bare refusal), an aside.
+[[nodiscard]] inline response_form draw_form(const assistant_world& w, const request& r, rng& g,
+                                             std::span<const double> content_weights) {
+  response_form f;
+  f.content = all_styles[g.weighted_index(content_weights)];
+  if (f.content == response_style::condescending) {
+    f.content = response_style::harmless_helpful;
+    f.remark = true;
+  } else {
+    f.remark = g.uniform_real() < 0.12;
+  }
+  const double caveat_p = w.needs_caveat(r) ? 0.35 : 0.06;
+  f.caveat = f.content != response_style::evasive_refusal && g.uniform_real() < caveat_p;
+  const double u = g.uniform_real();
+  f.aside = u < 0.07 ? aside_kind::colour : u < 0.14 ? aside_kind::weather : aside_kind::none;
+  return f;
+}
+
+/// A worked critique-revision round for `r` against principle `p`: the response of form `f`, the
+/// principle's requests, the critique (`critique_text`) and the revision (`revise`). Drawn from `seed`.
 [[nodiscard]] inline critique_example make_critique_example(const assistant_world& w, const request& r,
-                                                            response_style style,
-                                                            const constitutional_principle& p,
+                                                            const response_form& f, const principle_spec& p,
                                                             std::uint64_t seed) {
+  const constitutional_principle text = p.principle();
   critique_example e;
   e.context = user_turn(r.text);
-  e.response = w.render(r, style, derive_seed(seed, {0}));
-  e.critique_request = p.critique_request;
-  e.critique = critique_text(w, r, style, derive_seed(seed, {1}));
-  e.revision_request = p.revision_request;
-  e.revision = w.render(r, response_style::harmless_helpful, derive_seed(seed, {2}));
+  e.response = w.render(r, f, derive_seed(seed, {0}));
+  e.critique_request = text.critique_request;
+  e.critique = critique_text(w, r, f, p.asks, derive_seed(seed, {1}));
+  e.revision_request = text.revision_request;
+  e.revision = w.render(r, revise(w, r, f, p.asks), derive_seed(seed, {0}));  // what stays, stays word for word
   return e;
+}
+
+/// One record of type `type` about request `r`, drawn from `seed` as `generate_corpus` draws them.
+/// @param heldout_wordings principles in the held-out wordings (for measurement; the corpus never does).
+[[nodiscard]] inline corpus_record make_record(const assistant_world& w, record_type type, const request& r,
+                                               const corpus_options& options, std::uint64_t seed,
+                                               bool heldout_wordings = false) {
+  corpus_record rec;
+  rec.type = type;
+  rec.source = r;
+  rng g(derive_seed(seed, {0}));
+  switch (type) {
+    case record_type::dialogue:
+      rec.style = response_style::harmful_compliance;
+      rec.prompt = prompts::initial_prompt(user_turn(r.text));
+      rec.completion = " " + w.render(r, rec.style, derive_seed(seed, {1}));
+      break;
+    case record_type::critique_revision: {
+      const principle_spec p = draw_corpus_principle(g, heldout_wordings);
+      const response_form f = draw_form(w, r, g, options.critique_styles);
+      rec.form = f;
+      rec.style = f.content;
+      rec.principle = p.name;
+      rec.asks = p.asks;
+      const critique_example e = make_critique_example(w, r, f, p, derive_seed(seed, {2}));
+      rec.prompt = prompts::critique_prompt(exchange{e.context, e.response}, e.critique_request);
+      rec.completion = prompts::render_critique_example(e).substr(rec.prompt.size());
+      break;
+    }
+    case record_type::comparison: {
+      const principle_spec p = draw_corpus_principle(g, heldout_wordings);
+      rec.principle = p.name;
+      rec.asks = p.asks;
+      // Two forms whose texts differ: decided by the principle, or (now and then) a pair it cannot tell
+      // apart, labelled by a coin flip, so that indifference is learned as an even split.
+      std::string text_a, text_b;
+      char answer = 'A';
+      for (int attempt = 0;; ++attempt) {
+        const response_form a = draw_form(w, r, g, options.comparison_styles);
+        const response_form b = draw_form(w, r, g, options.comparison_styles);
+        text_a = w.render(r, a, g());
+        text_b = w.render(r, b, g());
+        if (text_a == text_b) continue;
+        const std::optional<char> best = preference(w, r, form_traits(r, a), form_traits(r, b), p.asks);
+        if (!best && attempt < 64 && g.uniform_real() >= options.indifferent_pairs) continue;
+        rec.form = a;
+        rec.form_b = b;
+        rec.style = a.content;
+        rec.style_b = b.content;
+        rec.decided = best.has_value();
+        answer = best ? *best : (g.uniform_real() < 0.5 ? 'A' : 'B');
+        break;
+      }
+      const comparison pair{user_turn(r.text), text_a, text_b};
+      rec.prompt = prompts::feedback_question(pair, p.principle().comparison_question);
+      const auto [cont_a, cont_b] = prompts::option_continuations();
+      rec.completion = answer == 'A' ? cont_a : cont_b;
+      break;
+    }
+  }
+  return rec;
 }
 
 /// Generates the corpus. Record i of each type is drawn from `derive_seed(options.seed, {type, i})`, so
 /// it does not depend on the sizes of the other types; its request's kind is `all_kinds[i % 3]`, so the
-/// kinds are balanced. Only training topics and phrasings are used.
-/// @param w the world
-/// @param options sizes, style mix, seed
-/// @param c the constitution whose principles are drawn for critiques and comparisons
-/// @throws validation_error when `c` has no critique principle (with critiques > 0) or no comparison
-///         principle (with comparisons > 0); config_error when the style weights are unusable.
+/// kinds are balanced. Only the corpus's requests (`split::train`: training topics and phrasings, not the
+/// pipeline's combinations) and the corpus's wordings of principles are used.
+/// @throws config_error when the style weights are unusable.
 [[nodiscard]] inline std::vector<corpus_record> generate_corpus(const assistant_world& w,
-                                                                const corpus_options& options = {},
-                                                                const constitution& c = world_constitution()) {
+                                                                const corpus_options& options = {}) {
   std::vector<corpus_record> out;
   out.reserve(options.dialogues + options.critiques + options.comparisons);
-  const auto type_key = [](record_type t) { return static_cast<std::uint64_t>(t); };
-
-  for (std::size_t i = 0; i < options.dialogues; ++i) {
-    const std::uint64_t seed = derive_seed(options.seed, {type_key(record_type::dialogue), i});
-    corpus_record rec;
-    rec.type = record_type::dialogue;
-    rec.source = w.sample_request(split::train, all_kinds[i % 3], derive_seed(seed, {0}));
-    rec.style = response_style::harmful_compliance;
-    rec.prompt = prompts::initial_prompt(user_turn(rec.source.text));
-    rec.completion = " " + w.render(rec.source, rec.style, derive_seed(seed, {1}));
-    out.push_back(std::move(rec));
-  }
-
-  for (std::size_t i = 0; i < options.critiques; ++i) {
-    const std::uint64_t seed = derive_seed(options.seed, {type_key(record_type::critique_revision), i});
-    rng g(derive_seed(seed, {0}));
-    corpus_record rec;
-    rec.type = record_type::critique_revision;
-    rec.source = w.sample_request(split::train, all_kinds[i % 3], derive_seed(seed, {1}));
-    rec.style = all_styles[g.weighted_index(options.critique_styles)];
-    const constitutional_principle& p = c.draw_critique(g);
-    rec.principle = p.name;
-    const critique_example e = make_critique_example(w, rec.source, rec.style, p, derive_seed(seed, {2}));
-    rec.prompt = prompts::critique_prompt(exchange{e.context, e.response}, e.critique_request);
-    const std::string full = prompts::render_critique_example(e);
-    rec.completion = full.substr(rec.prompt.size());
-    out.push_back(std::move(rec));
-  }
-
-  for (std::size_t i = 0; i < options.comparisons; ++i) {
-    const std::uint64_t seed = derive_seed(options.seed, {type_key(record_type::comparison), i});
-    rng g(derive_seed(seed, {0}));
-    corpus_record rec;
-    rec.type = record_type::comparison;
-    rec.source = w.sample_request(split::train, all_kinds[i % 3], derive_seed(seed, {1}));
-    const constitutional_principle& p = c.draw_comparison(g);
-    rec.principle = p.name;
-    // Draw two styles whose rendered texts differ and whose ground truth orders them.
-    std::string text_a;
-    std::string text_b;
-    char answer = 'A';
-    bool found = false;
-    for (int attempt = 0; attempt < 64 && !found; ++attempt) {
-      const response_style a = all_styles[g.uniform_index(all_styles.size())];
-      const response_style b = all_styles[g.uniform_index(all_styles.size())];
-      const std::optional<char> best = detail::better_option(style_labels(rec.source.kind, a),
-                                                             style_labels(rec.source.kind, b));
-      if (!best) continue;
-      text_a = w.render(rec.source, a, g());
-      text_b = w.render(rec.source, b, g());
-      if (text_a == text_b) continue;
-      rec.style = a;
-      rec.style_b = b;
-      answer = *best;
-      found = true;
+  const std::array<std::pair<record_type, std::size_t>, 3> counts = {
+      {{record_type::dialogue, options.dialogues},
+       {record_type::critique_revision, options.critiques},
+       {record_type::comparison, options.comparisons}}};
+  for (const auto& [type, n] : counts) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint64_t seed = derive_seed(options.seed, {static_cast<std::uint64_t>(type), i});
+      const request r = w.sample_request(split::train, all_kinds[i % 3], derive_seed(seed, {1}));
+      out.push_back(make_record(w, type, r, options, derive_seed(seed, {2})));
     }
-    if (!found) {  // practically unreachable; a pair that is always ordered
-      rec.style = response_style::evasive_refusal;
-      rec.style_b = response_style::harmless_helpful;
-      text_a = w.render(rec.source, rec.style, g());
-      text_b = w.render(rec.source, rec.style_b, g());
-      answer = 'B';
-    }
-    const comparison pair{user_turn(rec.source.text), text_a, text_b};
-    rec.prompt = prompts::feedback_question(pair, p.comparison_question);
-    const auto [cont_a, cont_b] = prompts::option_continuations();
-    rec.completion = answer == 'A' ? cont_a : cont_b;
-    out.push_back(std::move(rec));
   }
-
   if (options.shuffle) {
     rng g(derive_seed(options.seed, {3}));
     for (std::size_t i = out.size(); i > 1; --i) std::swap(out[i - 1], out[g.uniform_index(i)]);
