@@ -44,6 +44,7 @@
 #include "cai/train/sft.hpp"
 #include "cai/world/corpus.hpp"
 #include "cai/world/oracle.hpp"
+#include "cai/world/skills.hpp"
 
 namespace {
 
@@ -302,9 +303,29 @@ json evaluate_model(const fs::path& dir, std::size_t n, std::uint64_t seed, bool
                        {"share_choosing_A", chose_a / k},
                        {"greedy_answer_well_formed_rate", formatted / k},
                        {"greedy_answer_accuracy", said_right / k}};
+  // 4. Reading principles: revisions and labels on the pipeline's requests under each world constitution
+  //    (cai::world::measure_skills), and the label-flip check (harm only against helpfulness only).
+  {
+    const auto pipeline = w.generate_requests(cw::split::pipeline, std::min<std::size_t>(n, 150), cai::derive_seed(seed, {5}));
+    std::vector<cw::world_constitution_spec> specs = cw::comparison_constitutions();
+    specs.insert(specs.begin(), cw::world_constitution_spec_default());
+    std::size_t revisions = 0, revisions_agreeing = 0, labels = 0, labels_agreeing = 0;
+    for (const auto& spec : specs) {
+      const auto m = cw::measure_skills(model, w, std::span<const cw::request>(pipeline), spec, cai::derive_seed(seed, {6}), 64, 0);
+      out["skills"][spec.name] = {{"revision_agreement", m.revision_agreement()}, {"revisions", m.revisions},
+                                  {"label_agreement", m.label_agreement()}, {"labels", m.labels}};
+      revisions += m.revisions, revisions_agreeing += m.revisions_agreeing, labels += m.labels, labels_agreeing += m.labels_agreeing;
+    }
+    out["skills"]["all"] = {{"revision_agreement", revisions ? double(revisions_agreeing) / double(revisions) : 0.0},
+                            {"label_agreement", labels ? double(labels_agreeing) / double(labels) : 0.0}};
+    const auto flip = cw::label_flip_check(model, w, std::span<const cw::request>(pipeline), specs.at(1).principles.front(),
+                                           specs.at(2).principles.front(), cai::derive_seed(seed, {7}));
+    out["label_flip"] = {{"pairs", flip.pairs}, {"harm_only_agreement", flip.first_agreement()},
+                         {"helpful_only_agreement", flip.second_agreement()}, {"flip_rate", flip.flip_rate()}};
+  }
   out["seconds"] = std::chrono::duration<double>(clock::now() - start).count();
 
-  // 4. Examples: one request of each kind, its response, critique and revision; one comparison.
+  // 5. Examples: one request of each kind, its response, critique and revision; one comparison.
   if (verbose) {
     for (std::size_t i = 0; i < std::min<std::size_t>(m, 3); ++i) {
       const auto l = judge.judge(requests[i], greedy[i]);
@@ -343,6 +364,12 @@ void print_evaluation(const json& e) {
             << pct(c["revision_harmful_compliance_rate"]) << ", helpfulness " << pct(c["revision_helpfulness_rate"])
             << ", safe alternative on harmful requests " << pct(c["revision_harmful_request_helpful_rate"])
             << ", evasiveness " << pct(c["revision_evasiveness_rate"]) << "\n";
+  for (const auto& [name, m] : e["skills"].items())
+    std::cout << "pipeline requests under " << name << ": revisions agree with what the principle asks " << pct(m["revision_agreement"])
+              << ", labels " << pct(m["label_agreement"]) << "\n";
+  const auto& f = e["label_flip"];
+  std::cout << "label flip (harm only vs helpfulness only, " << f["pairs"] << " pairs): agreement " << pct(f["harm_only_agreement"])
+            << " / " << pct(f["helpful_only_agreement"]) << ", choice flips on " << pct(f["flip_rate"]) << "\n";
   const auto& q = e["comparison"];
   std::cout << "comparisons (" << q["questions"] << " held-out questions): accuracy " << pct(q["accuracy_by_log_probability"])
             << " by log P((A)) vs log P((B)), greedy answers well formed " << pct(q["greedy_answer_well_formed_rate"])
@@ -359,7 +386,7 @@ int main(int argc, char** argv) try {
   std::size_t dialogues = corpus_defaults.dialogues, critiques = corpus_defaults.critiques,
               comparisons = corpus_defaults.comparisons, vocab = 2048;
   std::size_t d_model = 256, layers = 4, heads = 4, d_ff = 0, context = 256;
-  std::size_t steps = 1200, epochs = 3, batch = 8, warmup_steps = 100, checkpoint_every = 100, threads = 0;
+  std::size_t steps = 2400, epochs = 3, batch = 8, warmup_steps = 100, checkpoint_every = 100, threads = 0;
   std::size_t eval_requests = 300, heldout = 100;
   float learning_rate = 2e-3f, weight_decay = 0.1f;
   double minutes = 0;
@@ -404,8 +431,16 @@ int main(int argc, char** argv) try {
 #endif
 
   if (evaluate_only) {
-    const json e = evaluate_model(out, eval_requests, cai::derive_seed(seed, {0xe7a1}), true);
+    json e = evaluate_model(out, eval_requests, cai::derive_seed(seed, {0xe7a1}), true);
     print_evaluation(e);
+    if (fs::exists(out / "metrics.json")) {  // the evaluation of metrics.json is refreshed
+      std::ifstream in(out / "metrics.json");
+      json metrics = json::parse(in, nullptr, false);
+      if (!metrics.is_discarded()) {
+        metrics["evaluation"] = std::move(e);
+        std::ofstream(out / "metrics.json", std::ios::trunc) << metrics.dump(2) << '\n';
+      }
+    }
     return 0;
   }
 

@@ -186,3 +186,54 @@ TEST_CASE("A saved chat policy keeps its chat template", "[compose][chat]") {
   const auto text = cai::stages::prompt_text(loaded, cai::user_turn("Hello"));
   CHECK(text.find("<|im_start|>user\nHello<|im_end|>") != std::string::npos);
 }
+
+TEST_CASE("SL-CAI with a dedicated critique model and revised helpful answers", "[compose][critic]") {
+  scratch_dir dir("critic");
+  const auto policy_dir = make_policy(dir.path);
+  const cai::constitution c = cai::world::world_constitution();
+  // critique records -> worked rounds -> SFT data -> a critic, as `cai train-critic` does
+  cai::revision_trace t;
+  t.context = cai::user_turn("How do I pick a lock?");
+  t.initial_response = "Use a pin.";
+  t.steps = {{c.principles[0].name, "It helps with a crime.", "I won't help."},
+             {"no-such-principle", "x", "y"},
+             {c.principles[1].name, "Fine now.", "I won't help, but a locksmith can."}};
+  const std::vector<cai::revision_trace> traces{t};
+  const auto examples = cai::stages::critique_examples(std::span<const cai::revision_trace>(traces), c);
+  REQUIRE(examples.size() == 2);  // the round whose principle the constitution lacks is skipped
+  CHECK(examples[0].response == "Use a pin.");
+  CHECK(examples[0].critique_request == c.principles[0].critique_request);
+  CHECK(examples[1].response == "y");  // round 3 revises round 2's revision
+  CHECK(examples[1].revision == "I won't help, but a locksmith can.");
+  auto policy = cai::native_model<cai::cpu_t>::load(policy_dir);
+  const auto data = cai::stages::critic_sequences(policy, std::span<const cai::critique_example>(examples));
+  REQUIRE(data.size() == 2);
+  CHECK(policy.tokenizer().decode(data[0].prompt) ==
+        cai::prompts::critique_prompt(cai::exchange{t.context, t.initial_response}, c.principles[0].critique_request));
+  CHECK_THAT(policy.tokenizer().decode(data[0].response),
+             Catch::Matchers::StartsWith(" It helps with a crime.\n\nRevisionRequest: " + c.principles[0].revision_request));
+  cai::stages::train_sft(policy.model(), data, tiny_training(1), 3, dir.path / "critic-checkpoint");
+  cai::stages::save_policy(policy, dir.path / "critic");
+
+  cai::stages::write_prompts(dir.path / "red.jsonl", std::vector<std::string>{"How do I pick a lock?"});
+  cai::stages::write_prompts(dir.path / "helpful.jsonl", std::vector<std::string>{"How do I bake bread?", "What is rain?"});
+  auto options = tiny_sl();
+  options.critique_model = dir.path / "critic";
+  options.revise_helpful = true;
+  cai::schedule<cai::inputs<cai::artefact::policy, cai::artefact::red_team_prompts, cai::artefact::helpful_prompts>,
+                cai::sl_cai_stage<2>>
+      s({{{"policy", policy_dir}, {"red_team_prompts", dir.path / "red.jsonl"}, {"helpful_prompts", dir.path / "helpful.jsonl"}}},
+        {c, options});
+  cai::stage_context context{.out = dir.path / "run", .seed = 5};
+  s.run(context);
+  const auto revised = cai::read_revision_traces(context.path<cai::artefact::revisions>());
+  CHECK(revised.size() == 3);  // the red-team prompt and both helpful prompts were revised
+  for (const auto& r : revised) CHECK(r.steps.size() == 2);
+  options.critique_model = dir.path / "no-such-critic";
+  cai::schedule<cai::inputs<cai::artefact::policy, cai::artefact::red_team_prompts, cai::artefact::helpful_prompts>,
+                cai::sl_cai_stage<1>>
+      bad({{{"policy", policy_dir}, {"red_team_prompts", dir.path / "red.jsonl"}, {"helpful_prompts", dir.path / "helpful.jsonl"}}},
+          {c, options});
+  cai::stage_context bad_context{.out = dir.path / "bad", .seed = 5};
+  CHECK_THROWS_WITH(bad.run(bad_context), Catch::Matchers::ContainsSubstring("no-such-critic"));
+}

@@ -241,9 +241,11 @@ TEST_CASE("Critiques name what the principle finds wrong and revisions do what i
     }
     if (r.asks.cautious() && r.source.kind != w::request_kind::benign) cautious_refusals += after.evasive ? 1 : 0;
     if (r.asks == w::intents{w::intent::helpful} && r.source.kind == w::request_kind::harmful) compliant += after.harmful ? 1 : 0;
-    // the harm of a harmful response is named when the principle asks about harm, and only then
+    // the critique observes the response whatever the principle, and calls it harmful when the principle
+    // asks about harm, and only then
     if (before.harmful && r.source.kind == w::request_kind::harmful)
-      CHECK((critique.find(world.harmful_of(r.source).harm) != std::string::npos) == r.asks.has(w::intent::avoid_harm));
+      CHECK(critique.find(world.harmful_of(r.source).harm) != std::string::npos);
+    CHECK(contains_words(critique, "harmful") == (before.harmful && r.asks.has(w::intent::avoid_harm)));
     if (after == before && r.form.aside == w::revise(world, r.source, r.form, r.asks).aside)
       CHECK((contains_words(critique, "no problems found") || contains_words(critique, "nothing needs to change")));
   }
@@ -302,7 +304,7 @@ TEST_CASE("The corpus is small in vocabulary and length", "[world][corpus][stati
   const w::assistant_world world;
   const auto records = w::generate_corpus(world);
   const w::corpus_statistics s = w::statistics(records);
-  CHECK(s.documents == 16000);
+  CHECK(s.documents == 19000);
   CHECK(s.characters > 1000000);
   CHECK(s.distinct_words < 1500);
   std::size_t longest = 0;

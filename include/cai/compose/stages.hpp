@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -142,6 +143,42 @@ inline void save_policy(native_model<cpu_t>& policy, const std::filesystem::path
 [[nodiscard]] inline sft_sequence to_sequence(const native_model<cpu_t>& policy, const dialogue& context,
                                               const std::string& response) {
   return {policy.tokenizer().encode(prompt_text(policy, context)), response_tokens(policy, response)};
+}
+
+/// The worked rounds of critique records: round k of a trace becomes the exchange before it (the initial
+/// response, or the revision of round k - 1), the requests of its principle (found by name in `c`), the
+/// critique and the revision. Rounds whose principle `c` lacks are skipped.
+[[nodiscard]] inline std::vector<critique_example> critique_examples(std::span<const revision_trace> traces,
+                                                                     const constitution& c) {
+  std::vector<critique_example> out;
+  for (const revision_trace& t : traces)
+    for (std::size_t k = 0; k < t.steps.size(); ++k) {
+      const constitutional_principle* p = c.find(t.steps[k].principle);
+      if (p == nullptr || !p->has_critique()) continue;
+      out.push_back({t.context, t.response_after(k), p->critique_request, t.steps[k].critique, p->revision_request,
+                     t.steps[k].revision});
+    }
+  return out;
+}
+
+/// SFT data for a dedicated critique model (the paper's "separate critique models"): each worked round
+/// becomes its critique prompt, followed by what the model learns to write: the critique, the revision
+/// request and the revision, then the end token. Transcript models only.
+/// @throws config_error for a chat model (its critic would need the chat form of the rounds).
+[[nodiscard]] inline std::vector<sft_sequence> critic_sequences(const native_model<cpu_t>& model,
+                                                                std::span<const critique_example> examples) {
+  if (is_chat(model))
+    throw config_error("critic_sequences: a chat model's dedicated critic is not supported yet; use a transcript model");
+  std::vector<sft_sequence> out;
+  out.reserve(examples.size());
+  for (const critique_example& e : examples) {
+    const std::string prompt = prompts::critique_prompt(exchange{e.context, e.response}, e.critique_request);
+    const std::string whole = prompts::render_critique_example(e);
+    sft_sequence s{model.tokenizer().encode(prompt), model.tokenizer().encode(whole.substr(prompt.size()))};
+    if (auto end = response_end(model)) s.response.push_back(*end);
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 /// Trains `model` on `data` with SFT (full weights or LoRA, merged) as `t` says.
@@ -291,10 +328,17 @@ struct sl_cai_stage_options {
   critic_options critic{};
   /// Helpful prompts whose answers (the policy's own, greedy) join the SFT data; 0: none.
   std::size_t helpful_samples = 64;
+  /// Revise the answers to those helpful prompts too (critique-revision rounds, as the red-team ones), so
+  /// that what a constitution asks of harmless answers (a caveat, a tone) reaches the SFT data; off, as in
+  /// the paper, the helpful answers join the data unrevised.
+  bool revise_helpful = false;
   generation_options helpful_generation{.max_new_tokens = 64, .temperature = 0.0, .stop = prompts::stop_sequences()};
   stage_training training{};
   /// The weights of the policy's decode steps (native_model_options::decode).
   decode_weights decode = decode_weights::fp32;
+  /// A dedicated critique model (a model directory, such as `cai train-critic` writes) that writes the
+  /// critiques while the policy revises (`separate_critic`); empty: the policy critiques itself.
+  std::filesystem::path critique_model{};
 };
 
 /// SL-CAI: critique and revise the policy's answers to red-team prompts `Rounds` times, then fine-tune
@@ -312,22 +356,34 @@ struct sl_cai_stage {
   artefact_paths run(stage_context& context, const std::filesystem::path& dir) {
     auto policy = native_model<cpu_t>::load(context.path<artefact::policy>());
     policy.options().decode = options.decode;
-    const auto red_team = stages::read_prompts(context.path<artefact::red_team_prompts>());
+    auto red_team = stages::read_prompts(context.path<artefact::red_team_prompts>());
+    auto helpful = stages::read_prompts(context.path<artefact::helpful_prompts>());
+    if (helpful.size() > options.helpful_samples) helpful.resize(options.helpful_samples);
+    if (options.revise_helpful) {
+      red_team.insert(red_team.end(), helpful.begin(), helpful.end());
+      helpful.clear();
+    }
     critic_options critic = options.critic;
     critic.chat_messages = critic.chat_messages || stages::is_chat(policy);
-    multi_turn<self_critic<native_model<cpu_t>>, Rounds> reviser(self_critic<native_model<cpu_t>>(policy, critic));
     sl_cai_options engine = options.engine;
     engine.chat_messages = engine.chat_messages || stages::is_chat(policy);
     engine.output = dir / "revisions.jsonl";
     engine.seed = derive_seed(context.seed, {0x51ca1});
-    const auto summary = critique_revise(policy, reviser, constitution, red_team, engine);
+    sl_cai_summary summary;
+    if (options.critique_model.empty()) {
+      multi_turn<self_critic<native_model<cpu_t>>, Rounds> reviser(self_critic<native_model<cpu_t>>(policy, critic));
+      summary = critique_revise(policy, reviser, constitution, red_team, engine);
+    } else {
+      auto critique_model = native_model<cpu_t>::load(options.critique_model);
+      using critic_t = separate_critic<native_model<cpu_t>, native_model<cpu_t>>;
+      multi_turn<critic_t, Rounds> reviser(critic_t(policy, critique_model, critic));
+      summary = critique_revise(policy, reviser, constitution, red_team, engine);
+    }
     context.log("sl-cai: " + std::to_string(summary.written) + " records revised, " + std::to_string(summary.resumed) +
                 " resumed");
     std::vector<sft_sequence> data;
     for (const auto& t : read_revision_traces(engine.output))
       data.push_back(stages::to_sequence(policy, t.context, t.final_response()));
-    auto helpful = stages::read_prompts(context.path<artefact::helpful_prompts>());
-    if (helpful.size() > options.helpful_samples) helpful.resize(options.helpful_samples);
     if (!helpful.empty()) {
       std::vector<generation_request> requests;
       for (std::size_t i = 0; i < helpful.size(); ++i) {

@@ -82,15 +82,15 @@ struct corpus_record {
 /// The sizes and mix of a corpus; everything else follows from `seed`.
 struct corpus_options {
   std::uint64_t seed = 20221215;
-  std::size_t dialogues = 4000;    ///< helpful-only dialogues
-  std::size_t critiques = 6000;    ///< critique-revision rounds
-  std::size_t comparisons = 6000;  ///< multiple-choice comparisons
+  std::size_t dialogues = 3000;    ///< helpful-only dialogues
+  std::size_t critiques = 8000;    ///< critique-revision rounds
+  std::size_t comparisons = 8000;  ///< multiple-choice comparisons
   /// Probability of each style (order of `all_styles`) for the response that a critique round judges.
   std::array<double, 5> critique_styles = {0.35, 0.1, 0.2, 0.25, 0.1};
   /// The same for the two responses of a comparison.
   std::array<double, 5> comparison_styles = {0.3, 0.15, 0.2, 0.25, 0.1};
   /// Of the pairs a principle cannot tell apart, the share kept (with a coin-flip answer).
-  double indifferent_pairs = 0.15;
+  double indifferent_pairs = 0.1;
   /// Interleave the three kinds of record in a seeded order; otherwise dialogues, then critiques, then
   /// comparisons.
   bool shuffle = true;
@@ -239,6 +239,25 @@ struct corpus_options {
     }
   }
   return rec;
+}
+
+/// `n` worked critique-revision rounds written as the corpus writes them (corpus requests, corpus wordings
+/// and combinations of principles), drawn from `seed`: what a dedicated critique model of the world is
+/// trained on (`cai train-critic --world N`). Request i has kind `all_kinds[i % 3]`.
+[[nodiscard]] inline std::vector<critique_example> critique_examples(const assistant_world& w, std::size_t n,
+                                                                     std::uint64_t seed) {
+  const corpus_options options;
+  std::vector<critique_example> out;
+  out.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint64_t s = derive_seed(seed, {i});
+    const request r = w.sample_request(split::train, all_kinds[i % 3], derive_seed(s, {1}));
+    rng g(derive_seed(s, {2}));
+    const principle_spec p = draw_corpus_principle(g);
+    const response_form f = draw_form(w, r, g, options.critique_styles);
+    out.push_back(make_critique_example(w, r, f, p, derive_seed(s, {3})));
+  }
+  return out;
 }
 
 /// Generates the corpus. Record i of each type is drawn from `derive_seed(options.seed, {type, i})`, so

@@ -346,43 +346,56 @@ namespace detail {
 
 namespace detail {
 
-inline constexpr std::array<std::string_view, 2> harm_critiques = {
-    "The response is harmful: it gives steps for {h}, and {r}.",
-    "The response helps with {h}. That is harmful, since {r}."};
-inline constexpr std::array<std::string_view, 2> risky_critiques = {
-    "The response is partly harmful: its last detail could be misused.",
-    "The response is mostly safe, but one harmful detail could be misused."};
+// What a critique observes of the response (whatever the principle), then what the principle makes of it.
+inline constexpr std::array<std::string_view, 2> observe_harmful_compliance = {
+    "The response gives steps for {h}.", "The response helps with {h}."};
+inline constexpr std::array<std::string_view, 2> observe_explained_refusal = {
+    "The response declines, says why and offers another way.", "The response refuses, gives the reason and a safe option."};
+inline constexpr std::array<std::string_view, 2> observe_refusal = {"The response refuses and gives no reason.",
+                                                                    "The response only refuses."};
+inline constexpr std::array<std::string_view, 2> observe_risky = {
+    "The response answers the safe part and adds a risky detail.", "The response gives the safe advice and one risky detail."};
+inline constexpr std::array<std::string_view, 2> observe_safe_part = {"The response answers the safe part.",
+                                                                      "The response gives only the safe advice."};
+inline constexpr std::array<std::string_view, 2> observe_safe_with_care = {
+    "The response answers the safe part with care.", "The response gives the safe advice and a care note."};
+inline constexpr std::array<std::string_view, 2> observe_answer = {"The response answers the question.",
+                                                                   "The response gives the answer."};
+inline constexpr std::array<std::string_view, 2> observe_remark = {"It talks down to the person.",
+                                                                   "It opens with a rude remark."};
+inline constexpr std::array<std::string_view, 2> observe_caveat = {"It ends with a caveat.", "It adds a caveat."};
+inline constexpr std::array<std::string_view, 2> observe_colour = {"It names a color.", "It mentions a color."};
+inline constexpr std::array<std::string_view, 2> observe_weather = {"It mentions the weather.", "It talks about the weather."};
+
+inline constexpr std::array<std::string_view, 2> harm_critiques = {"That is harmful, since {r}.",
+                                                                   "This is harmful, because {r}."};
+inline constexpr std::array<std::string_view, 2> risky_critiques = {"That detail is harmful and could be misused.",
+                                                                    "The risky detail is harmful."};
 inline constexpr std::array<std::string_view, 2> cautious_critiques = {
-    "The subject is risky, so the safest response is to decline it.",
-    "Any answer here carries some risk. Declining is the safest choice."};
+    "Even so, the safest response is to decline.", "Any answer here carries risk, so declining is safest."};
 inline constexpr std::array<std::string_view, 2> compliance_critiques = {
-    "The response does not do what the person asked.", "The response holds back what the person asked for."};
+    "It should do what the person asked.", "It holds back what the person asked for."};
 inline constexpr std::array<std::string_view, 2> evasive_harmful_critiques = {
-    "The response refuses without saying why and gives no safe alternative.",
-    "The refusal is evasive: it gives no reason and no other way to help."};
+    "A refusal should say why and offer a safe alternative.", "That refusal is evasive: it needs a reason and another way."};
 inline constexpr std::array<std::string_view, 2> evasive_safe_critiques = {
-    "The request is harmless, but the response refuses to answer it. That is evasive.",
-    "The response is evasive: it refuses a safe question instead of helping."};
-inline constexpr std::array<std::string_view, 2> disrespect_critiques = {
-    "The response talks down to the person and assumes the worst about them.",
-    "The tone is condescending and suggests bad intent without reason."};
+    "The request is harmless, so refusing it is evasive.", "That is evasive: the question is safe to answer."};
+inline constexpr std::array<std::string_view, 2> disrespect_critiques = {"That tone is condescending.",
+                                                                        "The remark is disrespectful."};
 inline constexpr std::array<std::string_view, 2> missing_caveat_critiques = {
-    "The advice needs a caveat and a pointer to a professional.",
-    "This advice should tell the person to check with a professional."};
-inline constexpr std::array<std::string_view, 2> misplaced_caveat_critiques = {
-    "The caveat does not fit this request.", "The warning about a professional is out of place here."};
-inline constexpr std::array<std::string_view, 2> colour_critiques = {"The response does not name a color.",
-                                                                     "No color is mentioned."};
-inline constexpr std::array<std::string_view, 2> weather_critiques = {"The response says nothing about the weather.",
-                                                                      "The weather is not mentioned."};
-inline constexpr std::array<std::string_view, 2> fine_critiques = {"No problems found.",
-                                                                   "Nothing needs to change here."};
+    "Advice like this needs a caveat and a pointer to a professional.", "It should tell the person to check with a professional."};
+inline constexpr std::array<std::string_view, 2> misplaced_caveat_critiques = {"That caveat does not fit this request.",
+                                                                               "The caveat is out of place here."};
+inline constexpr std::array<std::string_view, 2> colour_critiques = {"It should name a color.", "A color is missing."};
+inline constexpr std::array<std::string_view, 2> weather_critiques = {"It should mention the weather.",
+                                                                      "The weather is missing."};
+inline constexpr std::array<std::string_view, 2> fine_critiques = {"No problems found.", "Nothing needs to change."};
 
 }  // namespace detail
 
-/// The critique of a response of form `f` to `r` against a principle asking for `s`: one sentence for each
-/// thing the principle asks that the response does not do (in priority order), or one saying that
-/// nothing needs to change. Wording drawn from `seed`.
+/// The critique of a response of form `f` to `r` against a principle asking for `s`: what the response
+/// does (its content, then any remark, caveat or aside: the same whatever the principle), then one
+/// sentence for each thing the principle asks that the response does not do (in priority order), or one
+/// saying that nothing needs to change. Wording drawn from `seed`.
 [[nodiscard]] inline std::string critique_text(const assistant_world& w, const request& r, response_form f,
                                                const intents& s, std::uint64_t seed) {
   rng g(seed);
@@ -396,20 +409,42 @@ inline constexpr std::array<std::string_view, 2> fine_critiques = {"No problems 
     if (!out.empty()) out.push_back(' ');
     out.append(text);
   };
+  // 1. what the response does
+  if (f.content == response_style::evasive_refusal) {
+    add(detail::pick(g, detail::observe_refusal));
+  } else {
+    switch (r.kind) {
+      case request_kind::harmful:
+        if (l.harmful) add(detail::fill(detail::pick(g, detail::observe_harmful_compliance), "{h}", w.harmful_of(r).harm));
+        else add(detail::pick(g, detail::observe_explained_refusal));
+        break;
+      case request_kind::borderline:
+        add(f.content == response_style::harmful_compliance ? detail::pick(g, detail::observe_risky)
+            : f.content == response_style::helpful           ? detail::pick(g, detail::observe_safe_part)
+                                                             : detail::pick(g, detail::observe_safe_with_care));
+        break;
+      case request_kind::benign: add(detail::pick(g, detail::observe_answer)); break;
+    }
+  }
+  if (f.remark) add(detail::pick(g, detail::observe_remark));
+  if (f.caveat) add(detail::pick(g, detail::observe_caveat));
+  if (f.aside == aside_kind::colour) add(detail::pick(g, detail::observe_colour));
+  if (f.aside == aside_kind::weather) add(detail::pick(g, detail::observe_weather));
+  // 2. what the principle makes of it
+  const std::size_t observed = out.size();
   const bool harm = s.has(intent::avoid_harm);
   if (harm && l.harmful) {
     if (r.kind == request_kind::harmful) {
       const harmful_task& h = w.harmful_of(r);
-      const std::string& topic_name = w.topics().at(r.topic).name;
-      const std::string t = detail::fill(detail::pick(g, detail::harm_critiques), "{h}", h.harm);
-      add(detail::fill(detail::fill(t, "{r}", h.reason.text), "{t}", topic_name));
+      add(detail::fill(detail::fill(detail::pick(g, detail::harm_critiques), "{r}", h.reason.text), "{t}",
+                       w.topics().at(r.topic).name));
     } else {
       add(detail::pick(g, detail::risky_critiques));
     }
   } else if (s.cautious() && r.kind != request_kind::benign && !l.evasive) {
     add(detail::pick(g, detail::cautious_critiques));
   }
-  if (s.has(intent::helpful) && !harm && revise(w, r, f, intents{intent::helpful}).content != f.content &&
+  if (s.has(intent::helpful) && !harm &&
       form_labels(r.kind, f) != form_labels(r.kind, revise(w, r, f, intents{intent::helpful})))
     add(detail::pick(g, detail::compliance_critiques));
   if (l.evasive && ((harm && !s.cautious()) || s.has(intent::explain)))
@@ -423,7 +458,7 @@ inline constexpr std::array<std::string_view, 2> fine_critiques = {"No problems 
   }
   if (s.has(intent::colour) && f.aside != aside_kind::colour) add(detail::pick(g, detail::colour_critiques));
   if (s.has(intent::weather) && f.aside != aside_kind::weather) add(detail::pick(g, detail::weather_critiques));
-  if (out.empty()) add(detail::pick(g, detail::fine_critiques));
+  if (out.size() == observed) add(detail::pick(g, detail::fine_critiques));
   return out;
 }
 

@@ -70,22 +70,25 @@ inline std::pair<std::string, std::string> ordered_pair(const assistant_world& w
 
 }  // namespace detail
 
-/// Measures revisions and labels of `model` against the principles of `c` on `requests`.
-/// @tparam Model models `scoring_model` (it writes critiques and revisions, and scores the options).
+/// Measures revisions and labels against the principles of `c` on `requests`: `critique_model` writes the
+/// critiques and `model` the revisions (`separate_critic`) and the labels.
+/// @tparam Model models `scoring_model` (it revises, and scores the options).
+/// @tparam CritiqueModel models `language_model`.
 /// @param max_new_tokens the length of each critique and revision
 /// @param examples how many examples of each kind to keep
-template <class Model>
-[[nodiscard]] skill_measure measure_skills(Model& model, const assistant_world& w, std::span<const request> requests,
-                                           const world_constitution_spec& c, std::uint64_t seed,
-                                           std::size_t max_new_tokens = 64, std::size_t examples = 3) {
+template <class Model, class CritiqueModel>
+[[nodiscard]] skill_measure measure_skills(Model& model, CritiqueModel& critique_model, const assistant_world& w,
+                                           std::span<const request> requests, const world_constitution_spec& c,
+                                           std::uint64_t seed, std::size_t max_new_tokens = 64, std::size_t examples = 3) {
   CAI_ASSERT_SCORING_MODEL(Model);
+  CAI_ASSERT_LANGUAGE_MODEL(CritiqueModel);
   if (c.principles.empty()) throw config_error("cai::world::measure_skills: the constitution '" + c.name + "' is empty");
   const oracle o(w);
   const corpus_options co;
   critic_options options;
   options.critique_generation.max_new_tokens = max_new_tokens;
   options.revision_generation.max_new_tokens = max_new_tokens;
-  self_critic<Model> critic(model, options);
+  separate_critic<Model, CritiqueModel> critic(model, critique_model, options);
   choice_ranker<Model> ranker(model);
 
   std::vector<critique_task<constitutional_principle>> revise_tasks;
@@ -130,6 +133,15 @@ template <class Model>
     }
   }
   return out;
+}
+
+/// Measures revisions and labels of `model`, which also critiques (`self_critic`), against the principles
+/// of `c` on `requests`.
+template <class Model>
+[[nodiscard]] skill_measure measure_skills(Model& model, const assistant_world& w, std::span<const request> requests,
+                                           const world_constitution_spec& c, std::uint64_t seed,
+                                           std::size_t max_new_tokens = 64, std::size_t examples = 3) {
+  return measure_skills(model, model, w, requests, c, seed, max_new_tokens, examples);
 }
 
 /// The label-flip check: pairs that principles `first` and `second` order oppositely, labelled by
