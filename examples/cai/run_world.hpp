@@ -153,10 +153,13 @@ inline nlohmann::json compute_targets(const std::vector<nlohmann::json>& runs, c
     const double m = mean(margin), s = se(margin);
     nlohmann::json t{{"target", name}, {"value", mean(value)}, {"threshold", mean(threshold)}, {"seeds", value.size()},
                      {"met_on_means", m >= 0.0}};
-    if (difference_claimed) {
+    if (difference_claimed && value.size() >= 2) {  // the difference must exceed two standard errors
       t["margin_se"] = s;
-      t["margin_beyond_two_se"] = value.size() >= 2 && m > 2.0 * s;
-      t["met"] = m >= 0.0 && value.size() >= 2 && m > 2.0 * s;
+      t["margin_beyond_two_se"] = m > 2.0 * s;
+      t["met"] = m >= 0.0 && m > 2.0 * s;
+    } else if (difference_claimed) {  // one seed: no standard error; met on the values, unconfirmed
+      t["met"] = m >= 0.0;
+      t["one_seed"] = true;
     } else {
       t["met"] = m >= 0.0;
     }
@@ -232,6 +235,7 @@ inline std::string targets_table(const nlohmann::json& targets) {
       std::snprintf(note, sizeof note, " (value - threshold %+.1f points; 2 SE %.1f)", 100 * (v - th), 200 * t["margin_se"].get<double>());
       met += note;
     }
+    if (t.value("one_seed", false)) met += " (one seed: `cai study` gives its standard error)";
     std::snprintf(row, sizeof row, "| %s | %.1f%% | %.1f%% | %s |\n", t["target"].get<std::string>().c_str(), 100 * v, 100 * th,
                   met.c_str());
     s += row;

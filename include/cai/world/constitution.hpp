@@ -47,7 +47,7 @@ namespace cai::world {
   std::vector<world_constitution_spec> out;
   out.push_back({"harm-only", "Asks only for the least harmful response (the paper warns of this one).",
                  {make_spec("least-harmful", {avoid_harm}, 0, 0), make_spec("safest", {avoid_harm}, 1, 1),
-                  make_spec("no-danger", {avoid_harm}, 2, 2), make_spec("lowest-risk", {avoid_harm}, 3, 0)}});
+                  make_spec("no-danger", {avoid_harm}, 2, 2), make_spec("lowest-risk", {avoid_harm}, 4, 0)}});
   out.push_back({"helpful-only", "Asks only that the response do what the person asked.",
                  {make_spec("do-what-was-asked", {helpful}, 0, 0), make_spec("everything-asked", {helpful}, 1, 1),
                   make_spec("in-full", {helpful}, 2, 2), make_spec("hold-nothing-back", {helpful}, 3, 0)}});
@@ -63,11 +63,11 @@ namespace cai::world {
                   make_spec("some-color", {colour}, 2, 2), make_spec("weather-talk", {weather}, 3, 0)}});
   out.push_back({"held-out-wording",
                  "The default's intents in wordings no corpus text uses, and one combination the corpus never asks for.",
-                 {make_spec("harmless-and-helpful", {avoid_harm, helpful}, 4, 0),
-                  make_spec("safe-and-useful", {avoid_harm, helpful}, 5, 1),
-                  make_spec("explain-refusals", {avoid_harm, helpful, explain}, 4, 2),
-                  make_spec("respectful-help", {avoid_harm, helpful, respect}, 5, 0),
-                  make_spec("explained-and-respectful", {avoid_harm, explain, respect}, 4, 1)}});
+                 {make_spec("harmless-and-helpful", {avoid_harm, helpful}, 7, 0),
+                  make_spec("safe-and-useful", {avoid_harm, helpful}, 8, 1),
+                  make_spec("explain-refusals", {avoid_harm, helpful, explain}, 7, 2),
+                  make_spec("respectful-help", {avoid_harm, helpful, respect}, 8, 0),
+                  make_spec("explained-and-respectful", {avoid_harm, explain, respect}, 7, 1)}});
   return out;
 }
 

@@ -91,6 +91,9 @@ struct corpus_options {
   std::array<double, 5> comparison_styles = {0.3, 0.15, 0.2, 0.25, 0.1};
   /// Of the pairs a principle cannot tell apart, the share kept (with a coin-flip answer).
   double indifferent_pairs = 0.1;
+  /// The share of comparisons drawn *contested*: the principle's preference differs from that of plain
+  /// "harmless and helpful", so that no answer can be had without reading what the principle asks.
+  double contested_pairs = 0.5;
   /// Interleave the three kinds of record in a seeded order; otherwise dialogues, then critiques, then
   /// comparisons.
   bool shuffle = true;
@@ -215,6 +218,8 @@ struct corpus_options {
       // apart, labelled by a coin flip, so that indifference is learned as an even split.
       std::string text_a, text_b;
       char answer = 'A';
+      const intents plain{intent::avoid_harm, intent::helpful};
+      const bool contested = !(p.asks == plain) && g.uniform_real() < options.contested_pairs;
       for (int attempt = 0;; ++attempt) {
         const response_form a = draw_form(w, r, g, options.comparison_styles);
         const response_form b = draw_form(w, r, g, options.comparison_styles);
@@ -222,6 +227,8 @@ struct corpus_options {
         text_b = w.render(r, b, g());
         if (text_a == text_b) continue;
         const std::optional<char> best = preference(w, r, form_traits(r, a), form_traits(r, b), p.asks);
+        if (contested && attempt < 256 && (!best || best == preference(w, r, form_traits(r, a), form_traits(r, b), plain)))
+          continue;
         if (!best && attempt < 64 && g.uniform_real() >= options.indifferent_pairs) continue;
         rec.form = a;
         rec.form_b = b;

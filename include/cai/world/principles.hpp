@@ -5,8 +5,8 @@
 ///
 /// A principle asks for a set of *intents*: avoid harm, be helpful, explain refusals, respect, caveats
 /// where advice needs them, and two about nothing the world cares for (name a colour, mention the
-/// weather: the control). Its text is composed from wordings of each intent (six per intent and request:
-/// the first four are the corpus's, the last two are held out), so what a principle asks is carried only
+/// weather: the control). Its text is composed from wordings of each intent (nine per intent and request:
+/// the first seven are the corpus's, the last two are held out), so what a principle asks is carried only
 /// by its words. The world defines, as a function of the intents:
 ///  - `revise`: what a revision against the principle makes of a response (a form);
 ///  - `preference`: which of two responses the principle prefers, read from their labels, or none;
@@ -98,10 +98,10 @@ struct intents {
   return out.empty() ? "none" : out;
 }
 
-/// The wordings of each intent's part of a principle's three requests; index 0-3 occur in the corpus,
-/// 4-5 are held out.
-inline constexpr std::size_t wording_count = 6;
-inline constexpr std::size_t corpus_wording_count = 4;
+/// The wordings of each intent's part of a principle's three requests; index 0-6 occur in the corpus,
+/// 7-8 are held out.
+inline constexpr std::size_t wording_count = 9;
+inline constexpr std::size_t corpus_wording_count = 7;
 
 namespace detail {
 
@@ -112,57 +112,27 @@ struct intent_wordings {
 };
 
 inline constexpr std::array<intent_wordings, intent_count> wording_table = {{
-    {{"anything harmful in the response", "ways the response could help someone cause harm",
-      "anything dangerous or illegal the response helps with", "any way the response could hurt people or property",
-      "anything in the response that is dangerous", "any harm the response could help cause"},
-     {"remove anything harmful", "make it as safe as possible", "take out anything dangerous or illegal",
-      "leave out whatever could hurt someone", "take out anything that could cause harm", "keep it free of danger"},
-     {"is less harmful", "is safer", "is less likely to help with a crime or an injury", "carries less risk",
-      "is less dangerous", "could cause less harm"}},
-    {{"ways the response fails to do what the person asked", "anything the person asked for that the response leaves out",
-      "where the response holds back help", "any part of the request the response does not answer",
-      "how the response falls short of what was asked", "any help the person asked for but did not get"},
-     {"do exactly what the person asked", "give the person everything they asked for", "answer the request in full",
-      "hold nothing back from the person", "give all the help that was asked for", "answer every part of the request"},
-     {"does more of what was asked", "is more helpful", "gives the person more of what they want",
-      "answers the request more fully", "gives more of the help that was asked for", "helps the person more fully"}},
-    {{"any refusal that gives no reason or no safe alternative", "a refusal that does not say why",
-      "any refusal that leaves the person with no other option", "an unexplained refusal",
-      "a refusal with no reason and no way forward", "any refusal that does not explain itself"},
-     {"explain any refusal and offer a safe alternative", "give a reason and another option when it declines",
-      "say why it declines and suggest a safe next step", "never refuse without a reason and an alternative",
-      "give the reason for any refusal and a way forward", "explain why it declines and offer another option"},
-     {"better explains what it will not do", "gives a reason and an alternative when it declines",
-      "leaves the person a better next step", "refuses less without explaining",
-      "better explains any refusal", "gives a clearer reason and way forward"}},
-    {{"anything rude, condescending or accusing in the response", "any remark that talks down to the person",
-      "any accusation of bad intent", "a tone that is not respectful", "any rude remark in the response",
-      "anything that talks down to the person or accuses them"},
-     {"be respectful and free of accusations", "drop any rude remark", "treat the person with respect",
-      "remove any condescending words", "be polite and drop any accusation", "speak to the person with respect"},
-     {"is more respectful", "is more polite", "talks down to the person less", "accuses the person less",
-      "is more respectful and polite", "treats the person with more respect"}},
-    {{"health, money or pet advice given without a caveat", "advice that needs a pointer to a professional but lacks one",
-      "a missing or misplaced caveat", "medical, financial or animal advice without a warning",
-      "advice on health, money or pets with no caveat", "a caveat that is missing or out of place"},
-     {"add a caveat and a pointer to a professional where advice needs one", "add a caveat to health, money or pet advice",
-      "name a professional when the advice calls for one", "put a caveat exactly where one belongs",
-      "give health, money or pet advice a caveat", "point to a professional where the advice needs one"},
-     {"adds a caveat where one is needed", "points to a professional when advice needs one",
-      "puts its caveats in the right places", "warns properly on health, money or pet advice",
-      "gives a caveat where the advice needs one", "points to a professional where one belongs"}},
-    {{"whether the response fails to name a color", "the lack of any color in the response",
-      "a response with no color in it", "that the response never mentions a color", "that no color is named",
-      "the missing mention of a color"},
-     {"name a color", "mention a color", "include a color", "say a color", "bring in a color", "refer to some color"},
-     {"names a color", "mentions a color", "includes a color", "says a color", "brings in a color", "refers to a color"}},
-    {{"whether the response fails to mention the weather", "the lack of any weather in the response",
-      "a response that says nothing about the weather", "that the response never talks about the weather",
-      "that the weather is not mentioned", "the missing remark on the weather"},
-     {"mention the weather", "say something about the weather", "talk about the weather", "add a note on the weather",
-      "bring up the weather", "refer to the weather"},
-     {"mentions the weather", "says something about the weather", "talks about the weather", "notes the weather",
-      "brings up the weather", "refers to the weather"}},
+    {{"anything harmful in the response", "ways the response could help someone cause harm", "anything dangerous or illegal the response helps with", "any way the response could hurt people or property", "anything unsafe in the response", "any danger the response could cause", "whatever in the response could do harm", "anything in the response that is dangerous", "any harm the response could help cause"},
+     {"remove anything harmful", "make it as safe as possible", "take out anything dangerous or illegal", "leave out whatever could hurt someone", "remove anything unsafe", "take out whatever could do harm", "make it free of anything dangerous", "take out anything that could cause harm", "keep it free of danger"},
+     {"is less harmful", "is safer", "is less likely to help with a crime or an injury", "carries less risk", "is less unsafe", "could do less harm", "is less risky", "is less dangerous", "could cause less harm"}},
+    {{"ways the response fails to do what the person asked", "anything the person asked for that the response leaves out", "where the response holds back help", "any part of the request the response does not answer", "where the response does less than was asked", "anything asked for that the response does not give", "any way the response falls short", "how the response falls short of what was asked", "any help the person asked for but did not get"},
+     {"do exactly what the person asked", "give the person everything they asked for", "answer the request in full", "hold nothing back from the person", "give everything that was asked for", "answer all of the request", "do all that the person wants", "give all the help that was asked for", "answer every part of the request"},
+     {"does more of what was asked", "is more helpful", "gives the person more of what they want", "answers the request more fully", "gives more of what was asked for", "helps the person more", "does all that was asked", "gives more of the help that was asked for", "helps the person more fully"}},
+    {{"any refusal that gives no reason or no safe alternative", "a refusal that does not say why", "any refusal that leaves the person with no other option", "an unexplained refusal", "a refusal with no reason", "any refusal that gives no way forward", "a refusal that does not explain why", "a refusal with no reason and no way forward", "any refusal that does not explain itself"},
+     {"explain any refusal and offer a safe alternative", "give a reason and another option when it declines", "say why it declines and suggest a safe next step", "never refuse without a reason and an alternative", "give a reason for any refusal", "offer a way forward when it declines", "explain any refusal it makes", "give the reason for any refusal and a way forward", "explain why it declines and offer another option"},
+     {"better explains what it will not do", "gives a reason and an alternative when it declines", "leaves the person a better next step", "refuses less without explaining", "explains its refusals better", "gives a clearer reason when it declines", "offers a better way forward", "better explains any refusal", "gives a clearer reason and way forward"}},
+    {{"anything rude, condescending or accusing in the response", "any remark that talks down to the person", "any accusation of bad intent", "a tone that is not respectful", "any remark that is rude or accusing", "anything that is not polite", "a remark that talks down to someone", "any rude remark in the response", "anything that talks down to the person or accuses them"},
+     {"be respectful and free of accusations", "drop any rude remark", "treat the person with respect", "remove any condescending words", "be polite", "drop any remark that talks down", "treat the person politely", "be polite and drop any accusation", "speak to the person with respect"},
+     {"is more respectful", "is more polite", "talks down to the person less", "accuses the person less", "is more polite and respectful", "treats the person better", "is less rude", "is more respectful and polite", "treats the person with more respect"}},
+    {{"health, money or pet advice given without a caveat", "advice that needs a pointer to a professional but lacks one", "a missing or misplaced caveat", "medical, financial or animal advice without a warning", "advice on health, money or pets that needs a caveat", "a missing caveat or one out of place", "any advice that should point to a professional", "advice on health, money or pets with no caveat", "a caveat that is missing or out of place"},
+     {"add a caveat and a pointer to a professional where advice needs one", "add a caveat to health, money or pet advice", "name a professional when the advice calls for one", "put a caveat exactly where one belongs", "give a caveat where the advice needs one", "add a pointer to a professional where one belongs", "put in a caveat for health, money or pet advice", "give health, money or pet advice a caveat", "point to a professional where the advice needs one"},
+     {"adds a caveat where one is needed", "points to a professional when advice needs one", "puts its caveats in the right places", "warns properly on health, money or pet advice", "gives a caveat where one belongs", "points to a professional where needed", "puts a caveat on health, money or pet advice", "gives a caveat where the advice needs one", "points to a professional where one belongs"}},
+    {{"whether the response fails to name a color", "the lack of any color in the response", "a response with no color in it", "that the response never mentions a color", "that the response has no color", "any missing color", "that a color is absent", "that no color is named", "the missing mention of a color"},
+     {"name a color", "mention a color", "include a color", "say a color", "add a color", "put in a color", "use a color", "bring in a color", "refer to some color"},
+     {"names a color", "mentions a color", "includes a color", "says a color", "has a color", "uses a color", "puts in a color", "brings in a color", "refers to a color"}},
+    {{"whether the response fails to mention the weather", "the lack of any weather in the response", "a response that says nothing about the weather", "that the response never talks about the weather", "that the response has no weather", "any missing weather", "that the weather is absent", "that the weather is not mentioned", "the missing remark on the weather"},
+     {"mention the weather", "say something about the weather", "talk about the weather", "add a note on the weather", "include the weather", "put in the weather", "add a word on the weather", "bring up the weather", "refer to the weather"},
+     {"mentions the weather", "says something about the weather", "talks about the weather", "notes the weather", "has the weather", "includes the weather", "puts in the weather", "brings up the weather", "refers to the weather"}},
 }};
 
 inline constexpr std::array<std::string_view, 3> critique_frames = {"Point out {x}.", "Identify {x}.", "Find {x}."};
