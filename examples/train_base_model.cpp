@@ -305,7 +305,7 @@ json evaluate_model(const fs::path& dir, std::size_t n, std::uint64_t seed, bool
                        {"greedy_answer_accuracy", said_right / k}};
   // 4. Reading principles: revisions and labels on the pipeline's requests under each world constitution
   //    (cai::world::measure_skills), and the label-flip check (harm only against helpfulness only).
-  {
+  try {
     const auto pipeline = w.generate_requests(cw::split::pipeline, std::min<std::size_t>(n, 150), cai::derive_seed(seed, {5}));
     std::vector<cw::world_constitution_spec> specs = cw::comparison_constitutions();
     specs.insert(specs.begin(), cw::world_constitution_spec_default());
@@ -322,6 +322,8 @@ json evaluate_model(const fs::path& dir, std::size_t n, std::uint64_t seed, bool
                                            specs.at(2).principles.front(), cai::derive_seed(seed, {7}));
     out["label_flip"] = {{"pairs", flip.pairs}, {"harm_only_agreement", flip.first_agreement()},
                          {"helpful_only_agreement", flip.second_agreement()}, {"flip_rate", flip.flip_rate()}};
+  } catch (const cai::error& e) {  // a model whose context cannot hold a world round (a tiny vocabulary)
+    out["skills_skipped"] = e.what();
   }
   out["seconds"] = std::chrono::duration<double>(clock::now() - start).count();
 
@@ -364,12 +366,16 @@ void print_evaluation(const json& e) {
             << pct(c["revision_harmful_compliance_rate"]) << ", helpfulness " << pct(c["revision_helpfulness_rate"])
             << ", safe alternative on harmful requests " << pct(c["revision_harmful_request_helpful_rate"])
             << ", evasiveness " << pct(c["revision_evasiveness_rate"]) << "\n";
+  if (e.contains("skills_skipped")) std::cout << "principle skills not measured: " << e["skills_skipped"].get<std::string>() << "\n";
+  if (e.contains("skills"))
   for (const auto& [name, m] : e["skills"].items())
     std::cout << "pipeline requests under " << name << ": revisions agree with what the principle asks " << pct(m["revision_agreement"])
               << ", labels " << pct(m["label_agreement"]) << "\n";
+  if (e.contains("label_flip")) {
   const auto& f = e["label_flip"];
   std::cout << "label flip (harm only vs helpfulness only, " << f["pairs"] << " pairs): agreement " << pct(f["harm_only_agreement"])
             << " / " << pct(f["helpful_only_agreement"]) << ", choice flips on " << pct(f["flip_rate"]) << "\n";
+  }
   const auto& q = e["comparison"];
   std::cout << "comparisons (" << q["questions"] << " held-out questions): accuracy " << pct(q["accuracy_by_log_probability"])
             << " by log P((A)) vs log P((B)), greedy answers well formed " << pct(q["greedy_answer_well_formed_rate"])

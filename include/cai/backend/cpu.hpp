@@ -275,21 +275,24 @@ void matmul_rows(T* out, const T* in, const T* weight, const T* bias, std::size_
                  std::size_t o_begin, std::size_t o_end) {
   // out: (R, OC) rows OC apart   in: (R, C)   weight: (OC, C)   bias: (OC)
   // lanes of partial sums: one SIMD register each (R independent chains of fused multiply-adds)
-  constexpr int L = Eigen::internal::packet_traits<T>::size;
-  using lanes = Eigen::Array<T, L, 1>;
-  using lanes_map = Eigen::Map<const lanes>;
+  // Explicit multiply-adds (Eigen's pmadd, std::fma for the tail): left to the compiler, a * b + c may or
+  // may not be contracted into a fused multiply-add depending on R, and a row's result would then depend
+  // on the rows beside it (seen on hosts without AVX-512, where this path serves every decode step).
+  namespace ei = Eigen::internal;
+  using packet = typename ei::packet_traits<T>::type;
+  constexpr int L = ei::packet_traits<T>::size;
   for (std::size_t o = o_begin; o < o_end; ++o) {
     const T* w = weight + o * C;
-    lanes acc[R];
-    for (std::size_t r = 0; r < R; ++r) acc[r].setZero();
+    packet acc[R];
+    for (std::size_t r = 0; r < R; ++r) acc[r] = ei::pset1<packet>(T(0));
     std::size_t c = 0;
     for (; c + L <= C; c += L) {
-      const lanes wc = lanes_map(w + c);
-      for (std::size_t r = 0; r < R; ++r) acc[r] += lanes_map(in + r * C + c) * wc;
+      const packet wc = ei::ploadu<packet>(w + c);
+      for (std::size_t r = 0; r < R; ++r) acc[r] = ei::pmadd(ei::ploadu<packet>(in + r * C + c), wc, acc[r]);
     }
     for (std::size_t r = 0; r < R; ++r) {
-      T sum = acc[r].sum();
-      for (std::size_t cc = c; cc < C; ++cc) sum += in[r * C + cc] * w[cc];
+      T sum = ei::predux(acc[r]);
+      for (std::size_t cc = c; cc < C; ++cc) sum = std::fma(in[r * C + cc], w[cc], sum);
       out[r * OC + o] = sum + (bias != nullptr ? bias[o] : T(0));
     }
   }
